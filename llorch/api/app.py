@@ -1,0 +1,38 @@
+"""The Falcon application: middleware, error mapping and every route, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from llorch.api import objects
+from llorch.api.context import AppContext
+from llorch.api.errors import handle_exception
+from llorch.api.health import HealthResource
+from llorch.api.manifests import ManifestsResource
+from llorch.api.middleware import BearerAuth, BodyLimit, CorrelationId
+from llorch.api.tasks import TaskCancelResource, TaskEventsResource, TaskResource, TasksResource
+
+
+def create_app(ctx: AppContext) -> falcon.App[falcon.Request, falcon.Response]:
+    middleware: list[Any] = [
+        CorrelationId(),
+        BodyLimit(ctx.config.server.max_body_bytes),
+        BearerAuth(ctx.tokens),
+    ]
+    app = falcon.App(middleware=middleware)
+    # Falcon picks the most specific handler; registering for both keeps its own HTTPError
+    # handler from answering in a different shape.
+    app.add_error_handler(Exception, handle_exception)
+    app.add_error_handler(falcon.HTTPError, handle_exception)
+    app.add_route("/healthz", HealthResource(ctx))
+    app.add_route("/v1/manifests", ManifestsResource(ctx))
+    objects.routes(ctx, app)
+    app.add_route("/v1/tasks", TasksResource(ctx))
+    app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))
+    events = TaskEventsResource(ctx)
+    app.add_route("/v1/tasks/{task_id}/events", events)
+    app.add_route("/v1/tasks/{task_id}/stream", events)
+    app.add_route("/v1/tasks/{task_id}/cancel", TaskCancelResource(ctx))
+    return app

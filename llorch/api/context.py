@@ -1,0 +1,24 @@
+"""What request handlers may reach: the daemon's parts, handed over once at app creation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llorch.dataplane.service import TaskService
+from llorch.resources import ServerConfig
+from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.db import StateDB
+from llorch.store.manifests import ManifestStore
+
+
+@dataclass(frozen=True)
+class AppContext:
+    config: ServerConfig
+    store: ManifestStore
+    db: StateDB
+    registry: ReplicaRegistry
+    tasks: TaskService
+    tokens: tuple[str, ...]
+    # Objects the API itself changed (apply, delete): reconcile them now, not at the next file event.
+    changed: Callable[[set[str]], None]

@@ -1,0 +1,84 @@
+"""Correlation ids and bearer-token auth, applied to every request."""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import hmac
+import logging
+import uuid
+from typing import Any
+
+import falcon
+
+from llorch.api.errors import ApiError
+
+log = logging.getLogger("llorch.api")
+
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+
+# Probes from a supervisor (systemd, a load balancer) must work without a token.
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+class CorrelationId:
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        value = req.get_header("X-Correlation-Id") or str(uuid.uuid4())
+        req.context["correlation_id"] = value
+        correlation_id.set(value)
+        resp.set_header("X-Correlation-Id", value)
+
+
+class BodyLimit:
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.content_length is not None and req.content_length > self._max:
+            raise ApiError("PAYLOAD_TOO_LARGE", f"body of {req.content_length} bytes exceeds {self._max}")
+
+
+def identity(token: str) -> str:
+    """How a token appears in logs: never the token, only enough of its hash to tell them apart."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:6]
+
+
+class BearerAuth:
+    """`Authorization: Bearer <t>` or `X-API-Key: <t>`, compared in constant time.
+
+    With no token configured every request passes: the daemon refuses to start that way on
+    anything but a loopback address.
+    """
+
+    def __init__(self, tokens: tuple[str, ...]) -> None:
+        self._tokens = tuple(t.encode() for t in tokens)
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not self._tokens or req.path in OPEN_PATHS:
+            req.context["identity"] = "anonymous"
+            return
+        presented = _presented_token(req)
+        if presented is None:
+            raise ApiError("MISSING_TOKEN", "this server needs a token: Authorization: Bearer <token>")
+        if not any(hmac.compare_digest(presented.encode(), token) for token in self._tokens):
+            log.warning("bad token presented identity=%s", identity(presented))
+            raise ApiError("BAD_TOKEN", "the token is not accepted")
+        req.context["identity"] = identity(presented)
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, ok: bool) -> None:
+        log.info(
+            "%s %s -> %s identity=%s",
+            req.method,
+            req.relative_uri,
+            resp.status,
+            req.context.get("identity", "-"),
+        )
+
+
+def _presented_token(req: falcon.Request) -> str | None:
+    header = req.get_header("Authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return req.get_header("X-API-Key")

@@ -1,0 +1,74 @@
+"""/v1/pools, /v1/models, /v1/policies: desired state from the manifests joined with status."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import falcon
+
+from llorch.api.context import AppContext
+from llorch.resources import key_of, plural
+from llorch.store.manifests import Entry
+
+
+def object_view(ctx: AppContext, entry: Entry) -> dict[str, Any]:
+    key = key_of(entry.obj)
+    view = entry.obj.to_wire()
+    view["source"] = {"file": entry.file, "line": entry.line}
+    view["status"] = ctx.db.get_status(key) or {}
+    view["errors"] = [dataclasses.asdict(e) for e in ctx.store.errors_for(key)]
+    return view
+
+
+def manifest_errors(ctx: AppContext) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(e) for e in ctx.store.errors()]
+
+
+class ObjectListResource:
+    def __init__(self, ctx: AppContext, kind: str) -> None:
+        self._ctx = ctx
+        self._kind = kind
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {
+            "kind": f"{self._kind}List",
+            "items": [object_view(self._ctx, e) for e in self._ctx.store.entries(self._kind)],
+            "manifestErrors": manifest_errors(self._ctx),
+        }
+
+
+class ObjectResource:
+    def __init__(self, ctx: AppContext, kind: str) -> None:
+        self._ctx = ctx
+        self._kind = kind
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        key = f"{self._kind}/{name}"
+        entry = self._ctx.store.get(key)
+        if entry is None:
+            raise falcon.HTTPNotFound(description=_missing(self._ctx, key))
+        view = object_view(self._ctx, entry)
+        view["events"] = [e.to_wire() for e in self._ctx.db.events(key)]
+        resp.media = view
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        dry_run = req.get_param_as_bool("dryRun") or False
+        result = self._ctx.store.delete(f"{self._kind}/{name}", dry_run=dry_run)
+        if not dry_run:
+            self._ctx.changed({result.key})
+        resp.media = dataclasses.asdict(result)
+
+
+def _missing(ctx: AppContext, key: str) -> str:
+    errors = ctx.store.errors_for(key)
+    message = f"no {key}"
+    if errors:
+        message += "; its manifest has errors: " + "; ".join(str(e) for e in errors)
+    return message
+
+
+def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
+    for kind in ("Model", "Pool", "Policy"):
+        app.add_route(f"/v1/{plural(kind)}", ObjectListResource(ctx, kind))
+        app.add_route(f"/v1/{plural(kind)}/{{name}}", ObjectResource(ctx, kind))

@@ -1,0 +1,227 @@
+"""llorchd assembled: store, state, controllers, data plane and HTTP server, started and stopped in order."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import yaml
+from pydantic import ValidationError
+from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
+
+from llorch.api.app import create_app
+from llorch.api.context import AppContext
+from llorch.controllers.manager import Manager
+from llorch.controllers.model import ModelController
+from llorch.controllers.pool import PoolController
+from llorch.controllers.workqueue import WorkQueue
+from llorch.dataplane.service import TaskService
+from llorch.resources import ServerConfig
+from llorch.runtime.cache import cache_root
+from llorch.runtime.process import stop_orphan
+from llorch.runtime.provision import ensure_llama_server
+from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.db import StateDB
+from llorch.store.manifests import ManifestStore
+from llorch.store.watch import ManifestWatcher
+
+log = logging.getLogger("llorch.daemon")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load_config(path: Path | None) -> ServerConfig:
+    """The settings file, or the defaults when there is none."""
+    if path is None:
+        return ServerConfig()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return ServerConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "llorch"
+
+
+def split_bind(bind: str) -> tuple[str, int]:
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"bind must be HOST:PORT, got {bind!r}")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def configured_tokens(config: ServerConfig) -> tuple[str, ...]:
+    tokens = list(config.auth.tokens)
+    if config.auth.token_env:
+        tokens += [t.strip() for t in os.environ.get(config.auth.token_env, "").split(",") if t.strip()]
+    return tuple(tokens)
+
+
+class Daemon:
+    def __init__(self, config: ServerConfig, *, base_dir: Path) -> None:
+        self.config = config
+        self.host, self.port = split_bind(config.bind)
+        self.tokens = configured_tokens(config)
+        if not self.tokens and not (is_loopback(self.host) and config.auth.allow_unauthenticated_loopback):
+            raise ConfigError(
+                f"refusing to serve on {self.host} without a token: "
+                f"set auth.tokens or ${config.auth.token_env}"
+            )
+        self.manifests = (base_dir / config.manifests_dir).resolve()
+        self.state = (
+            Path(config.state_dir).expanduser() if config.state_dir else default_state_dir()
+        ).resolve()
+        self.cache = (Path(config.cache_dir).expanduser() if config.cache_dir else cache_root()).resolve()
+        self.db = StateDB(self.state / "state.sqlite")
+        self.store = ManifestStore(self.manifests)
+        self.registry = ReplicaRegistry()
+        self.tasks = TaskService(store=self.store, db=self.db, registry=self.registry)
+        reconcile = config.reconcile
+        self.queue = WorkQueue(
+            backoff_base=reconcile.error_backoff.initial_seconds,
+            backoff_max=reconcile.error_backoff.max_seconds,
+        )
+        self._binary: Path | None = None
+        self.pools = PoolController(
+            store=self.store,
+            db=self.db,
+            registry=self.registry,
+            config=config,
+            engine_binary=self._engine_binary,
+            logs_dir=self.state / "logs",
+            enqueue=self.queue.add,
+        )
+        self.manager = Manager(
+            [ModelController(self.store, self.db, self.cache), self.pools],
+            self.queue,
+            desired_keys=self.store.keys(),
+            resync_seconds=reconcile.resync_seconds,
+            workers=reconcile.workers,
+        )
+        self.watcher = ManifestWatcher(
+            self.store,
+            self._changed,
+            debounce_ms=reconcile.debounce_ms,
+            resync_seconds=reconcile.resync_seconds,
+        )
+        self.server: BaseWSGIServer | MultiSocketServer | None = None
+        self._stopped = threading.Event()
+
+    def _engine_binary(self, engine: str) -> Path:
+        if self._binary is None:
+            llamacpp = self.config.engines.llamacpp
+            configured = Path(llamacpp.binary).expanduser() if llamacpp.binary else None
+            self._binary = ensure_llama_server(
+                configured, backend=llamacpp.backend, cache=self.cache, log=log.info
+            )
+        return self._binary
+
+    def _changed(self, keys: set[str]) -> None:
+        self.manager.set_desired_keys(self.store.keys())
+        self.manager.changed(keys)
+
+    def start(self) -> None:
+        """Everything but the HTTP loop: provisioning first, so a missing engine fails loudly at once."""
+        self._engine_binary("llamacpp")
+        self._stop_orphans()
+        self.store.load()
+        for error in self.store.errors():
+            log.warning("manifest error: %s", error)
+        self.manager.set_desired_keys(self.store.keys())
+        self.tasks.start()
+        self.manager.start()
+        self.watcher.start()
+        app = create_app(
+            AppContext(
+                config=self.config,
+                store=self.store,
+                db=self.db,
+                registry=self.registry,
+                tasks=self.tasks,
+                tokens=self.tokens,
+                changed=self._changed,
+            )
+        )
+        self.server = create_server(
+            app,
+            host=self.host,
+            port=self.port,
+            threads=self.config.server.threads,
+            channel_timeout=120,
+            ident="llorchd",
+            clear_untrusted_proxy_headers=True,
+        )
+        log.info(
+            "llorchd serving on http://%s:%d (manifests %s, state %s)",
+            self.host,
+            self.port,
+            self.manifests,
+            self.state,
+        )
+
+    def _stop_orphans(self) -> None:
+        """Workers recorded by a daemon that died without stopping them are stopped now."""
+        grace = self.config.supervision.stop_grace_seconds
+        for record in self.db.workers():
+            if stop_orphan(record.pid, record.create_time, grace):
+                log.warning("stopped orphaned worker %s (pid %d)", record.replica_id, record.pid)
+            self.db.delete_worker(record.replica_id)
+
+    def serve(self) -> None:
+        assert self.server is not None
+        try:
+            self.server.run()
+        except _Shutdown:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        log.info("llorchd stopping: closing the API, then every replica")
+        if self.server is not None:
+            self.server.close()
+        self.watcher.stop()
+        self.manager.stop()
+        self.tasks.stop()
+        self.pools.shutdown()
+        self.db.close()
+        log.info("llorchd stopped")
+
+
+class _Shutdown(Exception):
+    pass
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGINT unwind the server loop so `serve` can stop every replica on the way out."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise _Shutdown(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

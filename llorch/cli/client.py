@@ -1,0 +1,218 @@
+"""A small synchronous client for the llorchd HTTP API, as llorchctl uses it.
+
+Every failure leaves here as one of two exceptions, so the command layer has a single place that
+turns them into `error: ...` lines: `ApiError` when llorchd answered with its error envelope (or
+anything else non-2xx), `Unreachable` when no answer came at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+from httpx_sse import SSEError, connect_sse
+
+from llorch.resources import plural
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+# The daemon sends a heartbeat comment every 15 s while a task waits, so a stream that stays silent
+# this long means llorchd is stuck; a plain --timeout may be shorter than a long queue wait.
+STREAM_SILENCE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One located problem of an INVALID_PARAMS answer (a manifest error, usually)."""
+
+    file: str | None
+    line: int | None
+    field: str | None
+    message: str
+
+
+@dataclass(eq=False)
+class ApiError(Exception):
+    status: int
+    code: str
+    message: str
+    details: list[Detail] = field(default_factory=list)
+    retry_after_s: float | None = None
+    correlation_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.code})"
+
+
+class Unreachable(Exception):
+    """No HTTP answer: refused, timed out, or the connection broke."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    event: str
+    data: dict[str, Any]
+
+
+def normalize_url(server: str) -> str:
+    # `-s localhost:8080` is what people type; httpx would reject it for lacking a scheme.
+    server = server.strip().rstrip("/")
+    return server if "://" in server else f"http://{server}"
+
+
+class Client:
+    def __init__(
+        self,
+        server: str = DEFAULT_URL,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server = normalize_url(server)
+        self.timeout = timeout
+        headers = {"Accept": "application/json", "User-Agent": "llorchctl"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- objects ------------------------------------------------------------------------------------
+
+    def list(self, kind: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/{plural(kind)}")
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/{plural(kind)}/{name}")
+
+    def delete(self, kind: str, name: str, *, dry_run: bool) -> dict[str, Any]:
+        return self._json("DELETE", f"/v1/{plural(kind)}/{name}", params={"dryRun": _flag(dry_run)})
+
+    def apply(self, text: str, *, source: str, dry_run: bool) -> list[dict[str, Any]]:
+        answer = self._json(
+            "POST",
+            "/v1/manifests",
+            params={"dryRun": _flag(dry_run), "source": source},
+            content=text.encode("utf-8"),
+            headers={"Content-Type": "application/yaml"},
+        )
+        results = answer.get("results", [])
+        return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
+    # -- tasks --------------------------------------------------------------------------------------
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/v1/tasks", json=body)
+
+    def cancel(self, task_id: str) -> None:
+        self._json("POST", f"/v1/tasks/{task_id}/cancel")
+
+    def events(self, path: str) -> Iterator[Frame]:
+        """The task's SSE frames in order; leaving the iteration early closes the stream (and so
+        cancels the task on the server)."""
+        timeout = httpx.Timeout(self.timeout, read=max(self.timeout, STREAM_SILENCE_SECONDS))
+        try:
+            with connect_sse(self._http, "GET", path, timeout=timeout) as source:
+                if source.response.status_code >= 400:
+                    source.response.read()
+                    raise _api_error(source.response)
+                for sse in source.iter_sse():
+                    yield Frame(sse.event or "message", _frame_data(sse.data))
+        except SSEError as exc:
+            raise Unreachable(f"llorchd at {self.server} did not answer with an event stream: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise Unreachable(f"llorchd at {self.server} sent nothing for {timeout.read:g}s") from exc
+        except httpx.TransportError as exc:
+            raise Unreachable(_transport_message(self.server, exc)) from exc
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise Unreachable(f"llorchd at {self.server} did not answer within {self.timeout:g}s") from exc
+        except httpx.TransportError as exc:
+            raise Unreachable(_transport_message(self.server, exc)) from exc
+        if response.status_code >= 400:
+            raise _api_error(response)
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ApiError(
+                response.status_code, "BAD_RESPONSE", f"llorchd answered with non-JSON: {exc}"
+            ) from exc
+        return body if isinstance(body, dict) else {"value": body}
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _transport_message(server: str, exc: httpx.TransportError) -> str:
+    return f"cannot reach llorchd at {server}: {exc or type(exc).__name__}"
+
+
+def _frame_data(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {"text": text}
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        # Not llorchd's envelope: a proxy, or something else listening on the port.
+        text = response.text.strip().splitlines()
+        message = text[0][:200] if text else response.reason_phrase
+        return ApiError(response.status_code, f"HTTP_{response.status_code}", message)
+    return ApiError(
+        status=response.status_code,
+        code=str(body.get("code") or f"HTTP_{response.status_code}"),
+        message=str(body.get("message") or response.reason_phrase),
+        details=[_detail(d) for d in body.get("details") or [] if isinstance(d, dict)],
+        retry_after_s=_retry_after(response, body),
+        correlation_id=body.get("correlation_id") or response.headers.get("X-Correlation-Id"),
+    )
+
+
+def _detail(raw: dict[str, Any]) -> Detail:
+    line = raw.get("line")
+    return Detail(
+        file=raw.get("file"),
+        line=line if isinstance(line, int) else None,
+        field=raw.get("field"),
+        message=str(raw.get("message", "")),
+    )
+
+
+def _retry_after(response: httpx.Response, body: dict[str, Any]) -> float | None:
+    header = response.headers.get("Retry-After")
+    if header is not None:
+        try:
+            return float(header)
+        except ValueError:
+            pass  # An HTTP date: rare enough to fall back to the envelope's milliseconds.
+    millis = body.get("retry_after_ms")
+    return millis / 1000 if isinstance(millis, int | float) else None

@@ -1,0 +1,77 @@
+"""`llorchd`: the daemon's command line. The wiring lives in llorch.api.server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from llorch.api import jsonlog
+from llorch.api.server import ConfigError, Daemon, install_signal_handlers, load_config
+from llorch.runtime.errors import ProvisionError
+
+DEFAULT_CONFIG = Path("llorch.yaml")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--bind", help="HOST:PORT to serve on.  [default: 127.0.0.1:8080]")
+@click.option(
+    "--manifests",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of manifests to watch.  [default: ./manifests]",
+)
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="sqlite state and replica logs.  [default: $XDG_STATE_HOME/llorch]",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Settings file.  [default: ./llorch.yaml if present]",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Engine builds and generated models.  [default: $LLORCH_CACHE or ~/.cache/llorch]",
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+@click.option("--log-format", default="json", show_default=True, type=click.Choice(["json", "text"]))
+def main(
+    bind: str | None,
+    manifests: Path | None,
+    state: Path | None,
+    config_path: Path | None,
+    cache: Path | None,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Watch a folder of Model, Pool and Policy manifests and make the machine match them."""
+    jsonlog.setup(log_level, json_lines=log_format == "json")
+    if config_path is None and DEFAULT_CONFIG.is_file():
+        config_path = DEFAULT_CONFIG
+    try:
+        config = load_config(config_path)
+        overrides = {
+            "bind": bind,
+            "manifests_dir": str(manifests) if manifests else None,
+            "state_dir": str(state) if state else None,
+            "cache_dir": str(cache) if cache else None,
+        }
+        config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        base_dir = config_path.parent.resolve() if config_path and not manifests else Path.cwd()
+        daemon = Daemon(config, base_dir=base_dir)
+        install_signal_handlers()
+        daemon.start()
+    except (ConfigError, ProvisionError, OSError) as exc:
+        click.echo(f"llorchd: {exc}", err=True)
+        sys.exit(2)
+    daemon.serve()
+
+
+if __name__ == "__main__":
+    main()

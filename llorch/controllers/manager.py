@@ -1,0 +1,121 @@
+"""Runs controllers: workers pull keys from the queue, reconcile, requeue; a periodic resync."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from llorch.controllers.workqueue import WorkQueue
+
+log = logging.getLogger("llorch.controllers")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a reconcile asks for next: nothing (wait for a change or the resync) or a later look."""
+
+    requeue_after: float | None = None
+
+
+class Controller(Protocol):
+    kind: str
+
+    def reconcile(self, name: str) -> Result: ...
+
+    def known_names(self) -> Iterable[str]:
+        """Names this controller still acts on without a manifest (e.g. replicas left to stop)."""
+        ...
+
+    def dependents(self, key: str) -> Iterable[str]:
+        """Keys of this controller's kind to reconcile when object `key` (of any kind) changed."""
+        ...
+
+
+class Manager:
+    def __init__(
+        self,
+        controllers: Iterable[Controller],
+        queue: WorkQueue,
+        *,
+        desired_keys: Iterable[str] | None = None,
+        resync_seconds: float = 30.0,
+        workers: int = 2,
+    ) -> None:
+        self._controllers = {c.kind: c for c in controllers}
+        self._queue = queue
+        self._resync_seconds = resync_seconds
+        self._workers = workers
+        self._desired_keys: Iterable[str] = desired_keys or ()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def set_desired_keys(self, keys: Iterable[str]) -> None:
+        self._desired_keys = keys
+
+    def enqueue(self, key: str) -> None:
+        self._queue.add(key)
+
+    def changed(self, keys: Iterable[str]) -> None:
+        """Objects changed: reconcile them and whatever depends on them (a Pool on its Model)."""
+        for key in keys:
+            self._queue.add(key)
+            for controller in self._controllers.values():
+                for dependent in controller.dependents(key):
+                    self._queue.add(dependent)
+
+    def enqueue_all(self) -> None:
+        keys = set(self._desired_keys)
+        for kind, controller in self._controllers.items():
+            keys.update(f"{kind}/{name}" for name in controller.known_names())
+        for key in sorted(keys):
+            if key.split("/", 1)[0] in self._controllers:
+                self._queue.add(key)
+
+    def start(self) -> None:
+        for index in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"reconcile-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        resync = threading.Thread(target=self._resync, name="resync", daemon=True)
+        resync.start()
+        self._threads.append(resync)
+        self.enqueue_all()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._queue.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _resync(self) -> None:
+        # Level-triggered: every key is looked at again now and then, so drift heals without events.
+        while not self._stop.wait(self._resync_seconds):
+            self.enqueue_all()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            key = self._queue.get(timeout=1.0)
+            if key is None:
+                continue
+            try:
+                self._reconcile(key)
+            finally:
+                self._queue.done(key)
+
+    def _reconcile(self, key: str) -> None:
+        kind, name = key.split("/", 1)
+        controller = self._controllers.get(kind)
+        if controller is None:
+            return
+        try:
+            result = controller.reconcile(name)
+        except Exception:
+            delay = self._queue.add_rate_limited(key)
+            log.exception("reconcile %s failed; retrying in %.1fs", key, delay)
+            return
+        self._queue.forget(key)
+        if result.requeue_after is not None:
+            self._queue.add_after(key, result.requeue_after)

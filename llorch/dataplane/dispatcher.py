@@ -1,0 +1,163 @@
+"""The dispatcher: hands queued tasks to free slots and runs each task's engine stream."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+from llorch.dataplane.admission import AdmissionQueue
+from llorch.dataplane.estimates import ServiceTimes
+from llorch.dataplane.tasks import Task
+from llorch.runtime.engines.base import Finished, Token
+from llorch.runtime.errors import EngineError
+from llorch.runtime.registry import Replica, ReplicaRegistry
+
+log = logging.getLogger("llorch.dataplane")
+
+# A metrics frame at most this often per stream: informative without flooding the client.
+METRICS_EVERY_SECONDS = 1.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        queue: AdmissionQueue,
+        registry: ReplicaRegistry,
+        service_times: ServiceTimes,
+        on_finished: Callable[[Task], None],
+    ) -> None:
+        self._queue = queue
+        self._registry = registry
+        self._service_times = service_times
+        self._on_finished = on_finished
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._http = httpx.Client(limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+        self._running: set[threading.Thread] = set()
+        self._running_lock = threading.Lock()
+
+    def start(self) -> None:
+        self._registry.subscribe(self.wake)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        with self._running_lock:
+            running = list(self._running)
+        for thread in running:
+            thread.join(timeout=5)
+        self._http.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            for pool in self._queue.pools():
+                self._fill(pool)
+
+    def _fill(self, pool: str) -> None:
+        """Start queued tasks of `pool` while it has free slots."""
+        while (task := self._queue.peek(pool)) is not None:
+            replica = self._registry.acquire(pool)
+            if replica is None:
+                return
+            if not self._queue.pop(pool, task):
+                self._registry.release(replica.id)
+                continue
+            thread = threading.Thread(
+                target=self._run, args=(task, replica), name=f"task-{task.id[:8]}", daemon=True
+            )
+            with self._running_lock:
+                self._running.add(thread)
+            thread.start()
+
+    def _run(self, task: Task, replica: Replica) -> None:
+        started = time.monotonic()
+        try:
+            self._stream(task, replica, started)
+        except EngineError as exc:
+            task.finish(
+                "failed",
+                "error",
+                {"code": exc.code, "message": exc.message, "retriable": exc.retriable, "engine": exc.engine},
+            )
+        except Exception as exc:
+            log.exception("task %s failed", task.id)
+            task.finish("failed", "error", {"code": "INTERNAL", "message": str(exc), "retriable": False})
+        finally:
+            self._registry.release(replica.id)
+            self._service_times.observe(task.pool, time.monotonic() - started)
+            self.wake()
+            self._on_finished(task)
+            with self._running_lock:
+                self._running.discard(threading.current_thread())
+
+    def _stream(self, task: Task, replica: Replica, started: float) -> None:
+        with task.changed:
+            if task.finished:
+                return
+            task.state, task.replica_id = "running", replica.id
+            stream = replica.adapter.complete(self._http, replica.base_url, task.request)
+            task.stream = stream
+        task.emit(
+            "started",
+            {
+                "queue_position": task.queue_position,
+                "predicted_start_ms": task.predicted_start_ms,
+                "queued_ms": int((time.time() - task.created_at) * 1000),
+                "replica": replica.id,
+                "engine": replica.engine,
+            },
+        )
+        index = 0
+        first_token_at: float | None = None
+        last_metrics = started
+        for event in stream:
+            now = time.monotonic()
+            if isinstance(event, Token):
+                first_token_at = first_token_at or now
+                if not task.emit("token", {"t": event.text, "i": index}):
+                    stream.close()
+                    return
+                index += 1
+                if now - last_metrics >= METRICS_EVERY_SECONDS:
+                    last_metrics = now
+                    task.emit("metrics", self._metrics(task, index, first_token_at, now))
+            elif isinstance(event, Finished):
+                task.finish("succeeded", "end", _end_frame(event, index, started, first_token_at, now))
+                return
+        # The stream stopped without a final event: it was closed, which only cancel does.
+        task.finish("canceled", "error", {"code": "CANCELED", "message": "task canceled", "retriable": False})
+
+    def _metrics(self, task: Task, tokens: int, first_token_at: float, now: float) -> dict[str, float | int]:
+        decode = now - first_token_at
+        return {
+            "queue_depth": self._queue.depth(task.pool),
+            "tokens_out": tokens,
+            "tokens_per_second": round(tokens / decode, 2) if decode > 0 else 0.0,
+        }
+
+
+def _end_frame(
+    event: Finished, tokens: int, started: float, first_token_at: float | None, now: float
+) -> dict[str, float | int | str | None]:
+    first = first_token_at or now
+    return {
+        "tokens_out": tokens,
+        "tokens_in": event.tokens_in,
+        "ttft_ms": round((first - started) * 1000, 2),
+        "decode_ms": round((now - first) * 1000, 2),
+        "finish_reason": event.finish_reason,
+    }

@@ -1,0 +1,208 @@
+"""Task admission and lookup: the data plane's front, called by the API."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from llorch.dataplane.admission import AdmissionQueue, QueueFull
+from llorch.dataplane.dispatcher import Dispatcher
+from llorch.dataplane.errors import DataplaneError, TaskNotFound
+from llorch.dataplane.estimates import ServiceTimes
+from llorch.dataplane.tasks import Task
+from llorch.resources import Model, Policy, Pool
+from llorch.runtime.engines.base import CompletionRequest
+from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.db import StateDB, TaskRecord
+from llorch.store.manifests import ManifestStore
+
+log = logging.getLogger("llorch.dataplane")
+
+DEFAULT_QUEUE_CAPACITY = 64
+# Finished tasks stay replayable (late SSE subscribers) for this long, at most this many.
+KEEP_FINISHED_SECONDS = 600.0
+KEEP_FINISHED_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Admitted:
+    task: Task
+    queue_position: int
+    predicted_start_ms: int
+    backoff_ms: int
+
+
+class TaskService:
+    def __init__(self, *, store: ManifestStore, db: StateDB, registry: ReplicaRegistry) -> None:
+        self._store = store
+        self._db = db
+        self._registry = registry
+        self._queue = AdmissionQueue()
+        self._service_times = ServiceTimes()
+        self._tasks: OrderedDict[str, Task] = OrderedDict()
+        self._lock = threading.Lock()
+        self.dispatcher = Dispatcher(
+            queue=self._queue,
+            registry=registry,
+            service_times=self._service_times,
+            on_finished=self._finished,
+        )
+
+    def start(self) -> None:
+        self.dispatcher.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            tasks = list(self._tasks.values())
+        for task in tasks:
+            self._cancel(task, "WORKER_RESET", "llorchd is shutting down", retriable=True)
+        self.dispatcher.stop()
+
+    def resolve_pool(self, pool: str | None, model_ref: str | None) -> Pool:
+        """The pool a task names, or the pool with the most free slots serving `model_ref`."""
+        if pool is not None:
+            entry = self._store.get(f"Pool/{pool}")
+            if entry is None or not isinstance(entry.obj, Pool):
+                raise DataplaneError("NOT_FOUND", f"no pool {pool!r}")
+            return entry.obj
+        candidates = [
+            e.obj
+            for e in self._store.entries("Pool")
+            if isinstance(e.obj, Pool) and e.obj.spec.model == model_ref
+        ]
+        if not candidates:
+            raise DataplaneError("NOT_FOUND", f"no pool serves model {model_ref!r}")
+        return max(candidates, key=lambda p: (self._free_slots(p.metadata.name), p.metadata.name))
+
+    def submit(
+        self,
+        request: CompletionRequest,
+        *,
+        pool: Pool,
+        task_id: str | None = None,
+        priority: str = "interactive",
+        session_id: str | None = None,
+    ) -> Admitted:
+        name = pool.metadata.name
+        self._check_model(pool)
+        if request.max_tokens > pool.spec.context:
+            raise DataplaneError(
+                "INVALID_PARAMS",
+                f"max_tokens {request.max_tokens} exceeds pool {name!r} context {pool.spec.context}",
+            )
+        if self._registry.serving(name) == 0:
+            raise DataplaneError(
+                "POOL_UNREADY", f"pool {name!r} has no ready replica", retriable=True, retry_after_ms=1000
+            )
+        task = Task(
+            id=task_id or str(uuid.uuid4()),
+            pool=name,
+            request=request,
+            priority=priority,
+            session_id=session_id,
+            correlation_id=request.correlation_id,
+        )
+        capacity, policy = self._queue_capacity(pool)
+        with self._lock:
+            if task.id in self._tasks:
+                raise DataplaneError("INVALID_PARAMS", f"task_id {task.id!r} is already in use")
+            try:
+                position = self._queue.push(task, capacity)
+            except QueueFull as exc:
+                backoff = self._backoff_ms(name, self._queue.depth(name))
+                raise DataplaneError(
+                    "ADMISSION_REJECT", str(exc), retriable=True, retry_after_ms=backoff, policy_label=policy
+                ) from exc
+            self._tasks[task.id] = task
+            self._prune()
+        free, total = self._free_slots(name), self._total_slots(name)
+        task.queue_position = position
+        task.predicted_start_ms = self._service_times.predicted_start_ms(name, position, free, total)
+        self.dispatcher.wake()
+        return Admitted(
+            task, position, task.predicted_start_ms, self._backoff_ms(name, position) if position else 0
+        )
+
+    def get(self, task_id: str) -> Task:
+        with self._lock:
+            task = self._tasks.get(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    def queue_position(self, task: Task) -> int | None:
+        return self._queue.position(task)
+
+    def cancel(self, task_id: str) -> None:
+        """Idempotent; once it returns, the task's stream gets no more tokens."""
+        self._cancel(self.get(task_id), "CANCELED", "task canceled", retriable=False)
+
+    def _cancel(self, task: Task, code: str, message: str, *, retriable: bool) -> None:
+        self._queue.remove(task)
+        with task.changed:
+            stream = task.stream
+            done = task.finish(
+                "canceled", "error", {"code": code, "message": message, "retriable": retriable}
+            )
+        if stream is not None:
+            stream.close()
+        if done and stream is None:
+            self._finished(task)
+
+    def _finished(self, task: Task) -> None:
+        end = task.frames[-1].data if task.frames else {}
+        self._db.save_task(
+            TaskRecord(
+                id=task.id,
+                pool=task.pool,
+                replica_id=task.replica_id,
+                state=task.state,
+                correlation_id=task.correlation_id,
+                session_id=task.session_id,
+                created_at=task.created_at,
+                ended_at=task.ended_at,
+                tokens_in=end.get("tokens_in"),
+                tokens_out=end.get("tokens_out"),
+                ttft_ms=end.get("ttft_ms"),
+                decode_ms=end.get("decode_ms"),
+                finish_reason=end.get("finish_reason"),
+                error_code=end.get("code"),
+            )
+        )
+
+    def _check_model(self, pool: Pool) -> None:
+        entry = self._store.get(f"Model/{pool.spec.model}")
+        if entry is not None and isinstance(entry.obj, Model) and entry.obj.spec.lifecycle.value == "Retired":
+            raise DataplaneError("MODEL_RETIRED", f"model {pool.spec.model!r} is Retired")
+
+    def _queue_capacity(self, pool: Pool) -> tuple[int, str | None]:
+        """From the first Policy (by name) whose selector matches the pool's labels."""
+        for entry in self._store.entries("Policy"):
+            if isinstance(entry.obj, Policy) and entry.obj.spec.selector.matches(pool.metadata.labels):
+                return entry.obj.spec.admission.queue_capacity, entry.obj.metadata.name
+        return DEFAULT_QUEUE_CAPACITY, None
+
+    def _free_slots(self, pool: str) -> int:
+        return sum(r.slots - r.busy for r in self._registry.replicas(pool) if not r.draining)
+
+    def _total_slots(self, pool: str) -> int:
+        return sum(r.slots for r in self._registry.replicas(pool) if not r.draining)
+
+    def _backoff_ms(self, pool: str, depth: int) -> int:
+        """How long a client should wait before trying again: the time for the queue ahead to drain."""
+        total = max(1, self._total_slots(pool))
+        return max(100, int(self._service_times.seconds(pool) * 1000 * max(1, depth) / total))
+
+    def _prune(self) -> None:
+        now = time.time()
+        for task_id in list(self._tasks):
+            task = self._tasks[task_id]
+            too_many = len(self._tasks) > KEEP_FINISHED_MAX
+            if task.ended_at is not None and (too_many or now - task.ended_at > KEEP_FINISHED_SECONDS):
+                del self._tasks[task_id]
+            elif not too_many:
+                break

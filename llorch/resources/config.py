@@ -1,0 +1,82 @@
+"""The server's own settings file (llorch.yaml): validated like any manifest, never reconciled."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from llorch.resources.meta import Spec
+
+
+class Auth(Spec):
+    tokens: list[str] = Field(default_factory=list, description="Accepted bearer tokens.")
+    token_env: str | None = Field(
+        default="LLORCH_TOKENS", description="Environment variable with more tokens, comma-separated."
+    )
+    allow_unauthenticated_loopback: bool = Field(
+        default=True, description="With no token configured, accept requests on a loopback bind."
+    )
+
+
+class Backoff(Spec):
+    initial_seconds: float = Field(gt=0)
+    max_seconds: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Backoff:
+        if self.max_seconds < self.initial_seconds:
+            raise ValueError("maxSeconds must be >= initialSeconds")
+        return self
+
+
+class Reconcile(Spec):
+    resync_seconds: float = Field(default=30.0, gt=0, description="Every key is reconciled this often.")
+    workers: int = Field(default=2, ge=1, le=32)
+    error_backoff: Backoff = Field(default_factory=lambda: Backoff(initial_seconds=0.5, max_seconds=60.0))
+    debounce_ms: int = Field(
+        default=300, ge=10, le=10_000, description="Quiet time before a file change counts."
+    )
+
+
+class Supervision(Spec):
+    restart_backoff: Backoff = Field(default_factory=lambda: Backoff(initial_seconds=10.0, max_seconds=300.0))
+    reset_after_seconds: float = Field(
+        default=600.0, gt=0, description="Healthy this long resets the backoff."
+    )
+    stop_grace_seconds: float = Field(
+        default=10.0, ge=0, description="SIGTERM, then SIGKILL after this long."
+    )
+    drain_grace_seconds: float = Field(
+        default=30.0, ge=0, description="In-flight tasks get this long on scale-down."
+    )
+
+
+class LlamaCpp(Spec):
+    binary: str | None = Field(
+        default=None, description="Path of llama-server; built into the cache when unset."
+    )
+    backend: str = Field(default="cpu", pattern="^(cpu|cuda)$")
+
+
+class Engines(Spec):
+    llamacpp: LlamaCpp = Field(default_factory=LlamaCpp)
+
+
+class Server(Spec):
+    threads: int = Field(
+        default=80, ge=4, le=1024, description="waitress threads; each open SSE stream holds one."
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+
+class ServerConfig(Spec):
+    bind: str = "127.0.0.1:8080"
+    manifests_dir: str = "manifests"
+    state_dir: str | None = Field(
+        default=None, description="sqlite and replica logs; XDG state folder when unset."
+    )
+    cache_dir: str | None = Field(default=None, description="Engine builds and models; XDG cache when unset.")
+    auth: Auth = Field(default_factory=Auth)
+    reconcile: Reconcile = Field(default_factory=Reconcile)
+    supervision: Supervision = Field(default_factory=Supervision)
+    engines: Engines = Field(default_factory=Engines)
+    server: Server = Field(default_factory=Server)

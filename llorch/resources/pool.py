@@ -1,0 +1,85 @@
+"""The Pool kind: a model served by N replicas of one engine, with slots and GPU needs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from llorch.resources.meta import API_VERSION, DnsLabel, ObjectMeta, Spec
+
+
+class Engine(StrEnum):
+    LLAMACPP = "llamacpp"
+    VLLM = "vllm"
+    TGI = "tgi"
+    TRITON = "triton"
+
+
+class GpuNeeds(Spec):
+    count: int = Field(default=0, ge=0, le=16, description="GPUs per replica; 0 runs on the CPU.")
+    vram_mib: int | None = Field(
+        default=None, ge=1, description="VRAM per replica; overrides the estimate from the model file."
+    )
+    devices: list[str | int] = Field(
+        default_factory=list, description="Pin to these GPUs (index or UUID); empty means any."
+    )
+    split: Literal["free-vram", "even"] = Field(
+        default="free-vram", description="How layers are split when count > 1."
+    )
+    layers: int | None = Field(
+        default=None, ge=0, description="Layers to offload (-ngl); all when GPUs are used and unset."
+    )
+
+    @model_validator(mode="after")
+    def _pins_cover_count(self) -> GpuNeeds:
+        if self.devices and len(self.devices) < self.count:
+            raise ValueError(f"devices pins {len(self.devices)} GPU(s) but count asks for {self.count}")
+        return self
+
+
+class Endpoint(Spec):
+    """An engine someone else runs: probed, never spawned."""
+
+    url: str = Field(description="Base URL, e.g. http://192.168.1.20:8000")
+    auth_header_env: str | None = Field(
+        default=None, description="Environment variable holding the Authorization header value."
+    )
+
+    @model_validator(mode="after")
+    def _http(self) -> Endpoint:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must start with http:// or https://")
+        return self
+
+
+class PoolSpec(Spec):
+    model: DnsLabel = Field(description="Name of the Model this pool serves.")
+    engine: Engine = Engine.LLAMACPP
+    replicas: int = Field(default=1, ge=0, le=64)
+    slots: int = Field(default=1, ge=1, le=256, description="Parallel sequences per replica.")
+    context: int = Field(
+        default=2048,
+        ge=64,
+        le=1_048_576,
+        description="Context tokens each slot gets (the engine gets slots x context).",
+    )
+    gpus: GpuNeeds = Field(default_factory=GpuNeeds)
+    engine_args: list[str] = Field(default_factory=list, description="Extra engine command-line arguments.")
+    endpoint: Endpoint | None = None
+    startup_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    cost_per_1k_tokens: float = Field(default=0.0, ge=0, alias="costPer1kTokens")
+
+    @model_validator(mode="after")
+    def _endpoint_is_not_spawned(self) -> PoolSpec:
+        if self.endpoint is not None and self.engine_args:
+            raise ValueError("engineArgs apply to engines llorch spawns; a pool with endpoint has none")
+        return self
+
+
+class Pool(Spec):
+    api_version: Literal["llorch.dev/v1"] = Field(default=API_VERSION, alias="apiVersion")
+    kind: Literal["Pool"] = "Pool"
+    metadata: ObjectMeta
+    spec: PoolSpec

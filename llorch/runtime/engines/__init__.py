@@ -1,0 +1,22 @@
+"""One adapter per engine; `adapter_for` is how everything else picks one."""
+
+from __future__ import annotations
+
+from llorch.runtime.engines.base import EngineAdapter
+from llorch.runtime.engines.llamacpp import LlamaCpp
+from llorch.runtime.errors import RuntimeFailure
+
+_ADAPTERS: dict[str, EngineAdapter] = {"llamacpp": LlamaCpp()}
+
+
+class UnsupportedEngine(RuntimeFailure):
+    pass
+
+
+def adapter_for(engine: str) -> EngineAdapter:
+    try:
+        return _ADAPTERS[engine]
+    except KeyError:
+        raise UnsupportedEngine(
+            f"engine {engine!r} has no adapter in this build (available: {', '.join(_ADAPTERS)})"
+        ) from None

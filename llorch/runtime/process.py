@@ -1,0 +1,160 @@
+"""Worker processes: spawn in their own process group, capture output, stop gracefully."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from llorch.runtime.errors import ProcessError
+
+log = logging.getLogger("llorch.runtime")
+
+
+def command_hash(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """Identifies what a worker runs, so a restarted daemon can tell its own workers apart."""
+    digest = hashlib.sha256("\0".join(argv).encode())
+    for key in sorted(env):
+        digest.update(f"\0{key}={env[key]}".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class WorkerProcess:
+    """One spawned engine process and what is known of how it ended."""
+
+    argv: list[str]
+    log_path: Path
+    popen: subprocess.Popen[bytes]
+    started_at: float
+    create_time: float
+    exited: threading.Event = field(default_factory=threading.Event)
+    stopping: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode if self.exited.is_set() else None
+
+    def exit_reason(self) -> str:
+        code = self.returncode
+        if code is None:
+            return "running"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM the whole group, SIGKILL it after `grace` seconds; returns once it is gone."""
+        self.stopping = True
+        if self.exited.is_set():
+            return
+        self._signal_group(signal.SIGTERM)
+        if not self.exited.wait(grace):
+            log.warning("worker pid %d ignored SIGTERM for %.1fs; killing", self.pid, grace)
+            self._signal_group(signal.SIGKILL)
+            self.exited.wait(5.0)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        # The group may already be gone between the check and the kill; that is the goal anyway.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    on_exit: Callable[[WorkerProcess], None] | None = None,
+) -> WorkerProcess:
+    """Start `argv` in a new session (its own process group) with output appended to `log_path`.
+
+    `on_exit` runs on a watcher thread when the process ends, so a crash is noticed at once
+    instead of at the next probe.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log_file:
+        log_file.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        log_file.flush()
+        try:
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ProcessError(f"cannot start {argv[0]}: {exc}") from exc
+    try:
+        create_time = psutil.Process(popen.pid).create_time()
+    except psutil.Error:
+        create_time = time.time()
+    worker = WorkerProcess(
+        argv=list(argv), log_path=log_path, popen=popen, started_at=time.time(), create_time=create_time
+    )
+
+    def watch() -> None:
+        popen.wait()
+        worker.exited.set()
+        if on_exit is not None:
+            try:
+                on_exit(worker)
+            except Exception:
+                log.exception("exit callback for pid %d failed", popen.pid)
+
+    threading.Thread(target=watch, name=f"watch-{popen.pid}", daemon=True).start()
+    return worker
+
+
+def tail(path: Path, lines: int = 20) -> list[str]:
+    """The last lines of a worker's log, for status and `describe`."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            data = handle.read()
+    except OSError:
+        return []
+    kept: deque[str] = deque(maxlen=lines)
+    for line in data.decode("utf-8", "replace").splitlines():
+        kept.append(line)
+    return list(kept)
+
+
+def stop_orphan(pid: int, create_time: float, grace: float) -> bool:
+    """Stop a worker an earlier daemon spawned, if that very process still runs.
+
+    The create time guards against a recycled pid: a stranger's process is never signalled.
+    Returns whether something was stopped.
+    """
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - create_time) > 1.0:
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except psutil.TimeoutExpired:
+            os.killpg(pid, signal.SIGKILL)
+            proc.wait(5.0)
+    except (psutil.Error, ProcessLookupError, PermissionError):
+        return False
+    return True

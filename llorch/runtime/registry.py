@@ -1,0 +1,102 @@
+"""Replicas that can take work, and their slots.
+
+Controllers add a replica once it answers its readiness probe and remove it when it stops;
+the dispatcher takes and gives back slots here. Slot accounting lives with the replicas so a
+controller scaling down can see how busy a replica still is without knowing about tasks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llorch.runtime.engines.base import EngineAdapter
+
+
+@dataclass
+class Replica:
+    id: str
+    pool: str
+    engine: str
+    base_url: str
+    slots: int
+    adapter: EngineAdapter
+    draining: bool = False
+    busy: int = 0
+
+    def snapshot(self) -> Replica:
+        return Replica(
+            self.id, self.pool, self.engine, self.base_url, self.slots, self.adapter, self.draining, self.busy
+        )
+
+
+class ReplicaRegistry:
+    def __init__(self) -> None:
+        self._replicas: dict[str, Replica] = {}
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """`listener` runs after every change (a replica came, went, or freed a slot)."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def add(self, replica: Replica) -> None:
+        with self._lock:
+            known = self._replicas.get(replica.id)
+            if known is not None:
+                replica.busy = known.busy
+            self._replicas[replica.id] = replica
+            self._notify()
+
+    def remove(self, replica_id: str) -> None:
+        with self._lock:
+            self._replicas.pop(replica_id, None)
+            self._notify()
+
+    def set_draining(self, replica_id: str) -> None:
+        with self._lock:
+            replica = self._replicas.get(replica_id)
+            if replica is not None:
+                replica.draining = True
+            self._notify()
+
+    def acquire(self, pool: str) -> Replica | None:
+        """Take a slot on the least-busy ready replica of `pool` (ties: lowest id), or None."""
+        with self._lock:
+            candidates = [
+                r for r in self._replicas.values() if r.pool == pool and not r.draining and r.busy < r.slots
+            ]
+            if not candidates:
+                return None
+            chosen = min(candidates, key=lambda r: (r.busy, r.id))
+            chosen.busy += 1
+            return chosen.snapshot()
+
+    def release(self, replica_id: str) -> None:
+        with self._lock:
+            replica = self._replicas.get(replica_id)
+            if replica is not None and replica.busy > 0:
+                replica.busy -= 1
+            self._notify()
+
+    def busy(self, replica_id: str) -> int:
+        with self._lock:
+            replica = self._replicas.get(replica_id)
+            return 0 if replica is None else replica.busy
+
+    def replicas(self, pool: str | None = None) -> list[Replica]:
+        with self._lock:
+            return sorted(
+                (r.snapshot() for r in self._replicas.values() if pool is None or r.pool == pool),
+                key=lambda r: r.id,
+            )
+
+    def serving(self, pool: str) -> int:
+        """Replicas of `pool` that accept new work."""
+        with self._lock:
+            return sum(1 for r in self._replicas.values() if r.pool == pool and not r.draining)

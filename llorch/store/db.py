@@ -1,0 +1,240 @@
+"""sqlite state: generations, status, events, spawned workers and finished tasks.
+
+Status never goes into the user's manifests; it lives here, keyed by "Kind/name".
+One connection guarded by a lock: the API threads, controllers and dispatcher all write,
+and sqlite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY, generation INTEGER NOT NULL, spec_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS status (
+    key TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, type TEXT NOT NULL, reason TEXT NOT NULL,
+    message TEXT NOT NULL, count INTEGER NOT NULL, first_at REAL NOT NULL, last_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key, last_at);
+CREATE TABLE IF NOT EXISTS workers (
+    replica_id TEXT PRIMARY KEY, pool TEXT NOT NULL, pid INTEGER NOT NULL, create_time REAL NOT NULL,
+    port INTEGER NOT NULL, command_hash TEXT NOT NULL, log_path TEXT NOT NULL, started_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, pool TEXT NOT NULL, replica_id TEXT, state TEXT NOT NULL, correlation_id TEXT,
+    session_id TEXT, created_at REAL NOT NULL, ended_at REAL, tokens_in INTEGER, tokens_out INTEGER,
+    ttft_ms REAL, decode_ms REAL, finish_reason TEXT, error_code TEXT
+);
+"""
+
+# Kubernetes keeps a bounded event history per object; so do we.
+EVENTS_KEPT_PER_OBJECT = 100
+
+
+@dataclass(frozen=True)
+class Event:
+    key: str
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+    count: int
+    first_at: float
+    last_at: float
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "reason": self.reason,
+            "message": self.message,
+            "count": self.count,
+            "firstTimestamp": self.first_at,
+            "lastTimestamp": self.last_at,
+        }
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    replica_id: str
+    pool: str
+    pid: int
+    create_time: float
+    port: int
+    command_hash: str
+    log_path: str
+    started_at: float
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: str
+    pool: str
+    replica_id: str | None
+    state: str
+    correlation_id: str | None
+    session_id: str | None
+    created_at: float
+    ended_at: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    ttft_ms: float | None
+    decode_ms: float | None
+    finish_reason: str | None
+    error_code: str | None
+
+
+class StateDB:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def observe_generation(self, key: str, spec_hash: str) -> int:
+        """Bump the object's generation when its spec hash changes, as the API server does."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT generation, spec_hash FROM objects WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO objects VALUES (?, 1, ?)", (key, spec_hash))
+                return 1
+            generation, known = int(row[0]), str(row[1])
+            if known != spec_hash:
+                generation += 1
+                conn.execute(
+                    "UPDATE objects SET generation = ?, spec_hash = ? WHERE key = ?",
+                    (generation, spec_hash, key),
+                )
+            return generation
+
+    def forget_object(self, key: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM objects WHERE key = ?", (key,))
+            conn.execute("DELETE FROM status WHERE key = ?", (key,))
+
+    def put_status(self, key: str, body: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO status VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET body = excluded.body, "
+                "updated_at = excluded.updated_at",
+                (key, json.dumps(body, sort_keys=True), time.time()),
+            )
+
+    def get_status(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT body FROM status WHERE key = ?", (key,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def record_event(self, key: str, type_: str, reason: str, message: str) -> None:
+        """Repeats of the newest event fold into a count, as `kubectl describe` shows 'x5 over 2m'."""
+        now = time.time()
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT id, reason, message FROM events WHERE key = ? ORDER BY id DESC LIMIT 1", (key,)
+            ).fetchone()
+            if row is not None and row[1] == reason and row[2] == message:
+                conn.execute("UPDATE events SET count = count + 1, last_at = ? WHERE id = ?", (now, row[0]))
+                return
+            conn.execute(
+                "INSERT INTO events (key, type, reason, message, count, first_at, last_at) "
+                "VALUES (?, ?, ?, ?, 1, ?, ?)",
+                (key, type_, reason, message, now, now),
+            )
+            conn.execute(
+                "DELETE FROM events WHERE key = ? AND id NOT IN "
+                "(SELECT id FROM events WHERE key = ? ORDER BY id DESC LIMIT ?)",
+                (key, key, EVENTS_KEPT_PER_OBJECT),
+            )
+
+    def events(self, key: str, limit: int = 50) -> list[Event]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, type, reason, message, count, first_at, last_at FROM events WHERE key = ? "
+                "ORDER BY id DESC LIMIT ?",
+                (key, limit),
+            ).fetchall()
+        return [Event(*row) for row in reversed(rows)]
+
+    def save_worker(self, record: WorkerRecord) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO workers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.replica_id,
+                    record.pool,
+                    record.pid,
+                    record.create_time,
+                    record.port,
+                    record.command_hash,
+                    record.log_path,
+                    record.started_at,
+                ),
+            )
+
+    def delete_worker(self, replica_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM workers WHERE replica_id = ?", (replica_id,))
+
+    def workers(self, pool: str | None = None) -> list[WorkerRecord]:
+        query = (
+            "SELECT * FROM workers" + (" WHERE pool = ?" if pool is not None else "") + " ORDER BY replica_id"
+        )
+        with self._lock:
+            rows = self._conn.execute(query, (pool,) if pool is not None else ()).fetchall()
+        return [WorkerRecord(*row) for row in rows]
+
+    def save_task(self, record: TaskRecord) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.pool,
+                    record.replica_id,
+                    record.state,
+                    record.correlation_id,
+                    record.session_id,
+                    record.created_at,
+                    record.ended_at,
+                    record.tokens_in,
+                    record.tokens_out,
+                    record.ttft_ms,
+                    record.decode_ms,
+                    record.finish_reason,
+                    record.error_code,
+                ),
+            )
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None else TaskRecord(*row)

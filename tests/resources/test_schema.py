@@ -1,0 +1,45 @@
+"""The checked-in schema/ is what the models generate, and every shipped manifest validates against it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from llorch.resources.schema import SCHEMA_FILES, render
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = sorted([*REPO.glob("manifests/*.yaml"), *REPO.glob("examples/**/*.yaml")])
+
+
+@pytest.mark.parametrize("filename", sorted(SCHEMA_FILES))
+def test_checked_in_schema_matches_the_models(filename: str) -> None:
+    checked_in = (REPO / "schema" / filename).read_text()
+    assert checked_in == render(SCHEMA_FILES[filename]), f"schema/{filename} is stale: run `just schema`"
+
+
+def test_there_are_manifests_to_check() -> None:
+    assert any(p.parent.name == "manifests" for p in MANIFESTS)
+    assert any("examples" in p.parts for p in MANIFESTS)
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_shipped_manifests_validate_against_the_schema(path: Path) -> None:
+    for doc in yaml.safe_load_all(path.read_text()):
+        schema = json.loads((REPO / "schema" / f"{doc['kind'].lower()}.schema.json").read_text())
+        jsonschema.validate(doc, schema)
+
+
+def test_schema_rejects_unknown_fields() -> None:
+    schema = json.loads((REPO / "schema" / "pool.schema.json").read_text())
+    doc = {
+        "apiVersion": "llorch.dev/v1",
+        "kind": "Pool",
+        "metadata": {"name": "x"},
+        "spec": {"model": "m", "replica": 1},
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
