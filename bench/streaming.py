@@ -55,7 +55,7 @@ TEMPERATURE = 0.8
 POOL = "bench"
 STARTUP_TIMEOUT_S = 180.0
 REQUEST_TIMEOUT = httpx.Timeout(30.0, read=300.0)
-STOP_GRACE_S = 30.0
+STOP_GRACE_S = 30.0  # llorchd stops its replicas within its own grace period; this is the outer bound
 
 
 @dataclass
@@ -134,9 +134,12 @@ def wait_until(what: str, check: Callable[[], bool], proc: subprocess.Popen[byte
     raise RuntimeError(f"{what}: not ready after {STARTUP_TIMEOUT_S:.0f} s; log tail:\n{tail(log)}")
 
 
-def stop(proc: subprocess.Popen[bytes] | None, sig: signal.Signals, name: str) -> None:
-    if proc is None or proc.poll() is not None:
-        return
+def stop(proc: subprocess.Popen[bytes] | None, sig: signal.Signals, name: str) -> int | None:
+    """Signal, wait, kill after the grace period; the exit status (negative: killed by that signal)."""
+    if proc is None:
+        return None
+    if proc.poll() is not None:
+        return proc.returncode
     with contextlib.suppress(ProcessLookupError):
         proc.send_signal(sig)
     try:
@@ -145,6 +148,7 @@ def stop(proc: subprocess.Popen[bytes] | None, sig: signal.Signals, name: str) -
         print(f"bench: {name} did not stop within {STOP_GRACE_S:.0f} s; killing it", file=sys.stderr)
         proc.kill()
         proc.wait(timeout=10)
+    return proc.returncode
 
 
 # --- the two servers ---------------------------------------------------------------------------
@@ -178,8 +182,13 @@ def _cpu(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def servers(binary: Path, model: Path, slots: int, ctx: int, workdir: Path) -> Iterator[Servers]:
-    """Start the direct llama-server and llorchd (one pool, one replica); always stop both."""
+def servers(
+    binary: Path, model: Path, slots: int, ctx: int, workdir: Path, exits: dict[str, int | None]
+) -> Iterator[Servers]:
+    """Start the direct llama-server and llorchd (one pool, one replica); always stop both.
+
+    Their exit statuses land in `exits`.
+    """
     direct: subprocess.Popen[bytes] | None = None
     llorchd: subprocess.Popen[bytes] | None = None
     direct_log = workdir / "llama-server-direct.log"
@@ -230,8 +239,8 @@ def servers(binary: Path, model: Path, slots: int, ctx: int, workdir: Path) -> I
         wait_until("llorchd pool bench", lambda: _ready_replicas(llorch_url) == 1, llorchd, llorchd_log)
         yield Servers(direct_url, llorch_url, llorchd_log, direct_log, direct.pid, llorchd.pid)
     finally:
-        stop(llorchd, signal.SIGTERM, "llorchd")
-        stop(direct, signal.SIGTERM, "llama-server")
+        exits["llorchd"] = stop(llorchd, signal.SIGTERM, "llorchd")
+        exits["llama-server"] = stop(direct, signal.SIGTERM, "llama-server")
 
 
 def _status(url: str) -> int | None:
@@ -369,27 +378,45 @@ def run_level(
 ) -> tuple[list[Sample], float]:
     """`level` threads, each with its own client, `requests` sequential completions each."""
     results: list[list[Sample]] = [[] for _ in range(level)]
+    clients = [httpx.Client(timeout=REQUEST_TIMEOUT, trust_env=False) for _ in range(level)]
     barrier = threading.Barrier(level + 1)
+    stopping = threading.Event()
 
     def worker(n: int) -> None:
-        with httpx.Client(timeout=REQUEST_TIMEOUT, trust_env=False) as client:
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait()
-            for seq in range(requests):
-                try:
-                    results[n].append(runner(client, base, max_tokens, n, seq))
-                except Exception as exc:  # a bench bug must not hang the level
-                    results[n].append(Sample("?", n, seq, ok=False, error=f"bench: {exc!r}"))
+        for seq in range(requests):
+            if stopping.is_set():
+                return
+            try:
+                results[n].append(runner(clients[n], base, max_tokens, n, seq))
+            except Exception as exc:  # a bench bug must not hang the level
+                results[n].append(Sample("?", n, seq, ok=False, error=f"bench: {exc!r}"))
 
     threads = [
         threading.Thread(target=worker, args=(n,), daemon=True, name=f"stream-{n}") for n in range(level)
     ]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        while thread.is_alive():  # join in slices so Ctrl-C reaches the main thread
-            thread.join(0.5)
+    try:
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for thread in threads:
+            while thread.is_alive():  # join in slices so Ctrl-C reaches the main thread
+                thread.join(0.5)
+    except BaseException:
+        # Interrupted: no new requests, drop the open streams and connections, so that the
+        # servers see their clients go away and can stop promptly.
+        stopping.set()
+        barrier.abort()
+        for client in clients:
+            client.close()
+        for thread in threads:
+            thread.join(5.0)
+        raise
+    finally:
+        for client in clients:
+            client.close()
     wall = time.perf_counter() - start
     return [s for per_stream in results for s in per_stream], wall
 
@@ -528,6 +555,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Also when started in the background (where SIGINT arrives ignored): every stop cleans up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
     binary = ensure_llama_server(log=lambda m: print(f"provision: {m}", file=sys.stderr))
     model = ensure_demo_model()
@@ -547,8 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     all_samples: list[Sample] = []
     status = "ok"
     log_lines: list[str] = []
+    exits: dict[str, int | None] = {}
     try:
-        with servers(binary, model, args.slots, args.ctx, workdir) as srv:
+        with servers(binary, model, args.slots, args.ctx, workdir, exits) as srv:
             # One unrecorded completion per side: model pages, prompt cache and connections warm.
             with httpx.Client(timeout=REQUEST_TIMEOUT, trust_env=False) as client:
                 for name, runner, base in (
@@ -602,6 +632,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     found = problems(all_samples)
+    if exits.get("llorchd") not in (None, 0):
+        found.append(f"llorchd exited with status {exits['llorchd']} after SIGTERM")
     if summaries:
         print()
         print(table(summaries))
@@ -635,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
         },
         "summary": [asdict(s) for pair in summaries for s in pair],
+        "exit_status": exits,
         "problems": found,
         "llorchd_log_findings": log_lines,
         "runs": raw,

@@ -12,6 +12,7 @@ from types import FrameType
 
 import yaml
 from pydantic import ValidationError
+from waitress import wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from llorch.api.app import create_app
@@ -193,7 +194,7 @@ class Daemon:
         assert self.server is not None
         try:
             self.server.run()
-        except _Shutdown:
+        except Shutdown:
             pass
         finally:
             self.stop()
@@ -202,26 +203,29 @@ class Daemon:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        log.info("llorchd stopping: closing the API, then every replica")
+        log.info("llorchd stopping: ending open streams, closing the API, then stopping every replica")
+        # Ending the tasks first lets each open SSE stream write its last frame and return
+        # while waitress's sockets are still open; closing them under a writing thread fails.
+        self.tasks.stop()
         if self.server is not None:
-            self.server.close()
+            self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+            wasyncore.close_all(self.server._map)  # type: ignore[union-attr]
         self.watcher.stop()
         self.manager.stop()
-        self.tasks.stop()
         self.pools.shutdown()
         self.db.close()
         log.info("llorchd stopped")
 
 
-class _Shutdown(Exception):
-    pass
+class Shutdown(Exception):
+    """Raised by the signal handlers to unwind whatever the main thread is doing."""
 
 
 def install_signal_handlers() -> None:
     """SIGTERM and SIGINT unwind the server loop so `serve` can stop every replica on the way out."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise _Shutdown(signal.Signals(signum).name)
+        raise Shutdown(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

@@ -105,7 +105,7 @@ class TaskEventsResource:
         resp.content_type = "text/event-stream"
         resp.set_headers(sse.HEADERS)
         tasks = self._ctx.tasks
-        resp.stream = sse.task_stream(task, after, on_abandon=lambda: tasks.cancel(task.id))
+        resp.stream = sse.task_stream(task, after, on_abandon=lambda: tasks.abandon(task))
 
 
 class TaskCancelResource:

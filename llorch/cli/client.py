@@ -93,7 +93,7 @@ class Client:
 
     # -- objects ------------------------------------------------------------------------------------
 
-    def list(self, kind: str) -> dict[str, Any]:
+    def list_kind(self, kind: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/{plural(kind)}")
 
     def get(self, kind: str, name: str) -> dict[str, Any]:

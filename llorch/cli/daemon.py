@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from llorch.api import jsonlog
-from llorch.api.server import ConfigError, Daemon, install_signal_handlers, load_config
+from llorch.api.server import ConfigError, Daemon, Shutdown, install_signal_handlers, load_config
 from llorch.runtime.errors import ProvisionError
 
 DEFAULT_CONFIG = Path("llorch.yaml")
@@ -70,6 +70,9 @@ def main(
     except (ConfigError, ProvisionError, OSError) as exc:
         click.echo(f"llorchd: {exc}", err=True)
         sys.exit(2)
+    except Shutdown:
+        daemon.stop()
+        return
     daemon.serve()
 
 

@@ -136,7 +136,7 @@ class Dispatcher:
                     last_metrics = now
                     task.emit("metrics", self._metrics(task, index, first_token_at, now))
             elif isinstance(event, Finished):
-                task.finish("succeeded", "end", _end_frame(event, index, started, first_token_at, now))
+                task.finish("succeeded", "end", _end_frame(event, index, task.created_at, started, first_token_at))
                 return
         # The stream stopped without a final event: it was closed, which only cancel does.
         task.finish("canceled", "error", {"code": "CANCELED", "message": "task canceled", "retriable": False})
@@ -151,13 +151,17 @@ class Dispatcher:
 
 
 def _end_frame(
-    event: Finished, tokens: int, started: float, first_token_at: float | None, now: float
+    event: Finished, tokens: int, admitted_at: float, started: float, first_token_at: float | None
 ) -> dict[str, float | int | str | None]:
+    """Times as the client lives them: TTFT counts from admission, queueing included."""
+    now = time.monotonic()
     first = first_token_at or now
+    queued_s = max(0.0, time.time() - admitted_at - (now - started))
     return {
         "tokens_out": tokens,
         "tokens_in": event.tokens_in,
-        "ttft_ms": round((first - started) * 1000, 2),
+        "queue_ms": round(queued_s * 1000, 2),
+        "ttft_ms": round((queued_s + first - started) * 1000, 2),
         "decode_ms": round((now - first) * 1000, 2),
         "finish_reason": event.finish_reason,
     }

@@ -141,6 +141,10 @@ class TaskService:
         """Idempotent; once it returns, the task's stream gets no more tokens."""
         self._cancel(self.get(task_id), "CANCELED", "task canceled", retriable=False)
 
+    def abandon(self, task: Task) -> None:
+        """Its stream's client went away: nobody reads the tokens, so free the slot."""
+        self._cancel(task, "CANCELED", "the client closed the stream", retriable=False)
+
     def _cancel(self, task: Task, code: str, message: str, *, retriable: bool) -> None:
         self._queue.remove(task)
         with task.changed:

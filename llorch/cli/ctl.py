@@ -1,0 +1,448 @@
+"""`llorchctl`: the kubectl of llorch. It talks to llorchd over HTTP only.
+
+Exit codes: 0 ok, 1 error, 2 usage (click's), 130 interrupted; `diff` follows kubectl diff
+(1 = differences, 2 = error).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import yaml
+from pydantic import ValidationError
+
+from llorch.cli import render
+from llorch.cli.client import DEFAULT_URL, ApiError, Client, Frame, Unreachable
+from llorch.resources import API_VERSION, KindError, kind_for, parse_object
+
+_ERROR_EXIT = "llorchctl.error_exit"
+_MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: str
+    token: str | None
+    timeout: float
+
+    def client(self) -> Client:
+        return Client(self.server, token=self.token, timeout=self.timeout)
+
+
+def fail(message: str, details: Iterable[str] = (), *, newline: bool = False) -> NoReturn:
+    """Print `error: ...` (and indented detail lines) on stderr and exit with the command's error code."""
+    click.echo(("\n" if newline else "") + f"error: {message}", err=True)
+    for line in details:
+        click.echo(f"  {line}", err=True)
+    raise click.exceptions.Exit(click.get_current_context().meta.get(_ERROR_EXIT, 1))
+
+
+def api_error_text(exc: ApiError) -> str:
+    text = str(exc)
+    if exc.retry_after_s is not None:
+        text += f"; retry after {exc.retry_after_s:g}s"
+    return text
+
+
+def detail_lines(exc: ApiError) -> list[str]:
+    return [render.located(d.file, d.line, d.field, d.message) for d in exc.details]
+
+
+class _Llorchctl(click.Group):
+    """Turns the failures every command shares into one `error:` line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            fail(api_error_text(exc), detail_lines(exc))
+        except Unreachable as exc:
+            fail(str(exc))
+        except KindError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(130) from None
+
+
+@click.group(cls=_Llorchctl, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--server",
+    "-s",
+    envvar="LLORCH_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    show_envvar=True,
+    help="llorchd's address.",
+)
+@click.option("--token", envvar="LLORCH_TOKEN", show_envvar=True, help="Bearer token for the API.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds to wait."
+)
+@click.pass_context
+def main(ctx: click.Context, server: str, token: str | None, timeout: float) -> None:
+    """Control llorchd: apply manifests, inspect pools, models and policies, run prompts."""
+    ctx.obj = Settings(server, token, timeout)
+
+
+# -- reading manifests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Manifest:
+    source: str
+    """The name llorchd reports errors against: the file's name, or its path under a -f folder."""
+    text: str
+    documents: int
+
+
+def _manifest_paths(arg: str, recursive: bool) -> Iterator[tuple[str, Path]]:
+    path = Path(arg)
+    if not path.exists():
+        fail(f'the path "{arg}" does not exist')
+    if not path.is_dir():
+        yield path.name, path
+        return
+    found = path.rglob("*") if recursive else path.iterdir()
+    for file in sorted(f for f in found if f.is_file() and f.suffix in _MANIFEST_SUFFIXES):
+        yield file.relative_to(path).as_posix(), file
+
+
+def read_manifests(args: Sequence[str], recursive: bool) -> list[Manifest]:
+    """Every -f input, checked locally so a typo is reported before anything is sent."""
+    manifests: list[Manifest] = []
+    for arg in args:
+        if arg == "-":
+            inputs = [("<stdin>", sys.stdin.read())]
+        else:
+            inputs = [(source, _read(path)) for source, path in _manifest_paths(arg, recursive)]
+        manifests += [Manifest(source, text, _count_documents(source, text)) for source, text in inputs]
+    problems = [line for m in manifests for line in local_errors(m.source, m.text)]
+    if problems:
+        fail("invalid manifests, nothing was sent:", problems)
+    manifests = [m for m in manifests if m.documents]
+    if not manifests:
+        fail("no objects passed to apply")
+    return manifests
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {path}: {exc}")
+
+
+def _count_documents(source: str, text: str) -> int:
+    try:
+        return sum(doc is not None for doc in yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return 1  # local_errors reports it
+
+
+def local_errors(source: str, text: str) -> list[str]:
+    """`file:line: field: message` for each problem; llorchd validates again, authoritatively."""
+    try:
+        docs = list(yaml.safe_load_all(text))
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        return [render.located(source, line, None, getattr(exc, "problem", None) or exc)]
+    problems: list[str] = []
+    for doc, node in zip(docs, nodes, strict=True):
+        if doc is None:
+            continue
+        try:
+            parse_object(doc)
+        except KindError as exc:
+            problems.append(render.located(source, node.start_mark.line + 1, None, exc))
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                field, line = _locate(node, error["loc"], missing=error["type"] == "missing")
+                problems.append(render.located(source, line, field, error["msg"]))
+    return problems
+
+
+def _locate(node: yaml.Node, loc: tuple[int | str, ...], *, missing: bool) -> tuple[str | None, int]:
+    """The dotted field and the line of the deepest part of a pydantic location that the YAML has.
+
+    Steps the document lacks are union tags (devices.0.str), except a missing field's own name.
+    """
+    path: list[str] = []
+    line = node.start_mark.line + 1
+    for index, step in enumerate(loc):
+        child = _child(node, step)
+        if child is not None:
+            key, node = child
+            line = key.start_mark.line + 1
+            path.append(str(step))
+        elif missing and index == len(loc) - 1:
+            path.append(str(step))
+    return ".".join(path) or None, line
+
+
+def _child(node: yaml.Node, step: int | str) -> tuple[yaml.Node, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in reversed(node.value):
+            if isinstance(key, yaml.ScalarNode) and key.value == step:
+                return key, value
+    if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+        item: yaml.Node = node.value[step]
+        return item, item
+    return None
+
+
+_FILES = click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    required=True,
+    help="Manifest file, folder of *.yaml/*.yml, or - for stdin; repeatable.",
+)
+_RECURSIVE = click.option("-R", "--recursive", is_flag=True, help="Descend into folders given with -f.")
+
+
+# -- apply, diff ------------------------------------------------------------------------------------
+
+
+@main.command()
+@_FILES
+@_RECURSIVE
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.pass_obj
+def apply(settings: Settings, files: tuple[str, ...], recursive: bool, dry_run: bool) -> None:
+    """Create or update objects from manifests.
+
+    llorchd writes them into its manifests folder, next to the files you edit by hand.
+    """
+    manifests = read_manifests(files, recursive)
+    suffix = " (dry run)" if dry_run else ""
+    failed = False
+    with settings.client() as client:
+        for manifest in manifests:
+            try:
+                results = client.apply(manifest.text, source=manifest.source, dry_run=dry_run)
+            except ApiError as exc:
+                # Each file is applied on its own, as kubectl does: one bad file does not stop the rest.
+                failed = True
+                click.echo(f"error: {manifest.source}: {api_error_text(exc)}", err=True)
+                for line in detail_lines(exc):
+                    click.echo(f"  {line}", err=True)
+                continue
+            for result in results:
+                click.echo(f"{render.key_name(str(result.get('key')))} {result.get('action')}{suffix}")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@_FILES
+@_RECURSIVE
+@click.pass_context
+def diff(ctx: click.Context, files: tuple[str, ...], recursive: bool) -> None:
+    """Show what apply would change, as unified diffs.
+
+    Exit 0: no differences, 1: differences, 2: error (as kubectl diff).
+    """
+    ctx.meta[_ERROR_EXIT] = 2
+    settings: Settings = ctx.obj
+    changed = False
+    with settings.client() as client:
+        for manifest in read_manifests(files, recursive):
+            for result in client.apply(manifest.text, source=manifest.source, dry_run=True):
+                text = str(result.get("diff") or "")
+                if text:
+                    changed = True
+                    click.echo(text, nl=not text.endswith("\n"))
+    if changed:
+        raise click.exceptions.Exit(1)
+
+
+# -- get, describe, delete --------------------------------------------------------------------------
+
+
+def resolve(resource: str, names: Sequence[str]) -> tuple[str, list[str]]:
+    """`pools`, `pool demo`, `po/demo` → ("Pool", [names])."""
+    kind_text, slash, name = resource.partition("/")
+    kind = kind_for(kind_text)
+    if slash and not name:
+        fail(f"no name after {kind_text}/")
+    return kind, ([name] if name else []) + list(names)
+
+
+def _warn(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
+
+
+@main.command()
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@click.option("-o", "--output", type=click.Choice(["wide", "yaml", "json", "name"]), help="Output format.")
+@click.pass_obj
+def get(settings: Settings, resource: str, names: tuple[str, ...], output: str | None) -> None:
+    """List pools, models or policies (po, mo, pol), or the named ones."""
+    kind, wanted = resolve(resource, names)
+    with settings.client() as client:
+        if wanted:
+            # Events belong to describe; get shows the object alone, as kubectl does.
+            items = [{k: v for k, v in client.get(kind, n).items() if k != "events"} for n in wanted]
+            errors = [e for item in items for e in item.get("errors") or []]
+        else:
+            listing = client.list_kind(kind)
+            items = [i for i in listing.get("items") or [] if isinstance(i, dict)]
+            errors = listing.get("manifestErrors") or []
+    if output in ("yaml", "json"):
+        whole: Any = (
+            items[0]
+            if len(wanted) == 1
+            else {"apiVersion": API_VERSION, "kind": f"{kind}List", "items": items}
+        )
+        click.echo(render.to_yaml(whole) if output == "yaml" else render.to_json(whole))
+    elif output == "name":
+        for item in items:
+            click.echo(render.resource_name(kind, str(item.get("metadata", {}).get("name"))))
+    elif items:
+        click.echo(render.object_table(kind, items, wide=output == "wide", now=time.time()))
+    else:
+        click.echo("No resources found.", err=True)
+    _warn(render.manifest_warning(errors))
+
+
+@main.command()
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def describe(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
+    """Show objects in detail, with their events.
+
+    Spec, status, conditions, replicas (and a crashing one's last log lines), manifest errors, events.
+    """
+    kind, wanted = resolve(resource, names)
+    with settings.client() as client:
+        if not wanted:
+            listing = client.list_kind(kind).get("items") or []
+            wanted = [str(item.get("metadata", {}).get("name")) for item in listing if isinstance(item, dict)]
+        if not wanted:
+            click.echo("No resources found.", err=True)
+        now = time.time()
+        click.echo("\n\n".join(render.describe(kind, client.get(kind, name), now=now) for name in wanted))
+
+
+@main.command()
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; remove nothing.")
+@click.pass_obj
+def delete(settings: Settings, resource: str, names: tuple[str, ...], dry_run: bool) -> None:
+    """Delete objects: `delete pool/demo` or `delete pool demo`.
+
+    Their documents leave the manifests folder (a file left empty is removed).
+    """
+    kind, wanted = resolve(resource, names)
+    if not wanted:
+        raise click.UsageError("name the object(s) to delete, e.g. `llorchctl delete pool/demo`")
+    suffix = " (dry run)" if dry_run else ""
+    with settings.client() as client:
+        for name in wanted:
+            result = client.delete(kind, name, dry_run=dry_run)
+            key = str(result.get("key") or f"{kind}/{name}")
+            click.echo(f"{render.key_name(key)} {result.get('action', 'deleted')}{suffix}")
+
+
+# -- run --------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("pool")
+@click.argument("prompt")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), help="Same seed, same replica: same tokens.")
+@click.option("--temperature", type=click.FloatRange(min=0))
+@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True))
+@click.option("--top-k", type=click.IntRange(min=0))
+@click.option("--stop", multiple=True, help="Stop sequence; repeatable.")
+@click.option(
+    "--priority", type=click.Choice(["interactive", "batch"]), default="interactive", show_default=True
+)
+@click.option(
+    "--model", "by_model", is_flag=True, help="POOL names a model; llorchd picks a pool serving it."
+)
+@click.option("--no-stream-summary", is_flag=True, help="Print only the tokens.")
+@click.pass_obj
+def run(
+    settings: Settings,
+    pool: str,
+    prompt: str,
+    max_tokens: int,
+    seed: int | None,
+    temperature: float | None,
+    top_p: float | None,
+    top_k: int | None,
+    stop: tuple[str, ...],
+    priority: str,
+    by_model: bool,
+    no_stream_summary: bool,
+) -> None:
+    """Stream a completion of PROMPT from POOL.
+
+    Tokens go to stdout as they arrive, a summary to stderr. PROMPT - reads stdin. Ctrl-C cancels the task.
+    """
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    body: dict[str, Any] = {
+        "model_ref" if by_model else "pool": pool,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+    }
+    body["priority"] = priority
+    optional = {"seed": seed, "temperature": temperature, "top_p": top_p, "top_k": top_k}
+    body |= {key: value for key, value in optional.items() if value is not None}
+    if stop:
+        body["stop"] = list(stop)
+    with settings.client() as client:
+        task = client.submit(body)
+        task_id = str(task.get("task_id"))
+        streams = task.get("streams")
+        path = streams.get("sse") if isinstance(streams, dict) else None
+        try:
+            end, replica = _stream(client.events(path or f"/v1/tasks/{task_id}/events"))
+        except KeyboardInterrupt:
+            _cancel(client, task_id)
+            click.echo(f"\ncanceled task {task_id}", err=True)
+            raise click.exceptions.Exit(130) from None
+    if not no_stream_summary:
+        click.echo("\n" + render.run_summary(end, replica), err=True)
+
+
+def _stream(frames: Iterator[Frame]) -> tuple[dict[str, Any], str | None]:
+    """Write tokens as they come; the end frame's payload and the replica that served the task."""
+    replica: str | None = None
+    wrote = False
+    for frame in frames:
+        if frame.event == "started":
+            replica = frame.data.get("replica")
+        elif frame.event == "token":
+            click.echo(str(frame.data.get("t", "")), nl=False)
+            wrote = True
+        elif frame.event == "end":
+            return frame.data, replica
+        elif frame.event == "error":
+            data = frame.data
+            fail(f"{data.get('message', 'task failed')} ({data.get('code', 'ERROR')})", newline=wrote)
+    fail("the stream ended before the task did", newline=wrote)
+
+
+def _cancel(client: Client, task_id: str) -> None:
+    try:
+        client.cancel(task_id)
+    except (ApiError, Unreachable) as exc:
+        # Closing the stream already asked llorchd to cancel; this explicit request only makes it certain.
+        click.echo(f"\nwarning: cancel of task {task_id} failed: {exc}", err=True)
