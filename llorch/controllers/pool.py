@@ -24,7 +24,7 @@ from llorch.controllers.manager import Result
 from llorch.controllers.model import spec_hash
 from llorch.resources import Pool, PoolSpec, ServerConfig
 from llorch.runtime.engines import UnsupportedEngine, adapter_for
-from llorch.runtime.engines.base import EngineAdapter
+from llorch.runtime.engines.base import EngineAdapter, LaunchRequest, Upstream
 from llorch.runtime.ports import free_port
 from llorch.runtime.process import WorkerProcess, command_hash, spawn, tail
 from llorch.runtime.registry import Replica, ReplicaRegistry
@@ -232,14 +232,14 @@ class PoolController:
         if state.launch_hash != launch_hash:
             return self._replace(key, state)
         if state.phase == "Starting":
-            if adapter.healthy(self._http, _url(state.port)):
+            if adapter.healthy(self._http, _upstream(spec, state.port)):
                 state.phase, state.ready_at, state.liveness_failures = "Ready", now, 0
                 self._registry.add(
                     Replica(
                         id=state.id,
                         pool=pool,
                         engine=spec.engine.value,
-                        base_url=_url(state.port),
+                        upstream=_upstream(spec, state.port),
                         slots=spec.slots,
                         adapter=adapter,
                     )
@@ -255,10 +255,12 @@ class PoolController:
                 self._crashed(key, state, message, now)
                 return max(0.0, state.next_start_at - now)
             return STARTING_PROBE_SECONDS
-        return self._liveness(key, adapter, state, now)
+        return self._liveness(key, spec, adapter, state, now)
 
-    def _liveness(self, key: str, adapter: EngineAdapter, state: ReplicaState, now: float) -> float | None:
-        if adapter.healthy(self._http, _url(state.port)):
+    def _liveness(
+        self, key: str, spec: PoolSpec, adapter: EngineAdapter, state: ReplicaState, now: float
+    ) -> float | None:
+        if adapter.healthy(self._http, _upstream(spec, state.port)):
             state.liveness_failures = 0
             if (
                 state.ready_at is not None
@@ -287,7 +289,9 @@ class PoolController:
         state: ReplicaState,
     ) -> None:
         port = free_port()
-        launch = adapter.launch(binary=binary, model_path=model_path, port=port, spec=spec)
+        launch = adapter.launch(
+            LaunchRequest(binary=binary, model_path=model_path, model_name=spec.model, port=port, spec=spec)
+        )
         self._db.record_event(key, "Normal", "Scheduled", f"replica {state.id} assigned to cpu")
         log_path = self._logs_dir / pool / f"{state.id}.log"
         worker = spawn(launch.argv, env=launch.env, log_path=log_path, on_exit=lambda _: self._enqueue(key))
@@ -436,11 +440,13 @@ class PoolController:
         self._db.put_status(f"Pool/{name}", status)
 
 
-def _url(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
+def _upstream(spec: PoolSpec, port: int) -> Upstream:
+    return Upstream(base_url=f"http://127.0.0.1:{port}", model=spec.model)
 
 
 def _launch_hash(adapter: EngineAdapter, binary: Path, model_path: Path, spec: PoolSpec) -> str:
     """What a replica runs, minus its port: a change means the replica must be replaced."""
-    launch = adapter.launch(binary=binary, model_path=model_path, port=0, spec=spec)
+    launch = adapter.launch(
+        LaunchRequest(binary=binary, model_path=model_path, model_name=spec.model, port=0, spec=spec)
+    )
     return hashlib.sha256(repr((launch.argv, sorted(launch.env.items()))).encode()).hexdigest()[:16]

@@ -109,7 +109,7 @@ class Dispatcher:
             if task.finished:
                 return
             task.state, task.replica_id = "running", replica.id
-            stream = replica.adapter.complete(self._http, replica.base_url, task.request)
+            stream = replica.adapter.complete(self._http, replica.upstream, task.request)
             task.stream = stream
         task.emit(
             "started",

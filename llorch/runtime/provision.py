@@ -171,7 +171,9 @@ def _fetch_source(src_root: Path, dest: Path, log: Log | None) -> None:
 
 def _download_sdist(into: Path) -> Path:
     spec = f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"
-    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
+    # Only this package must come as an sdist: `:all:` would also force pip to build the
+    # build backend (scikit-build-core, cmake, ninja) from source just to read metadata.
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "llama-cpp-python"]
     cmd = [*pip, spec, "-d", str(into)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:

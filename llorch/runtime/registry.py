@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from llorch.runtime.engines.base import EngineAdapter
+from llorch.runtime.engines.base import EngineAdapter, Upstream
 
 
 @dataclass
@@ -19,7 +19,7 @@ class Replica:
     id: str
     pool: str
     engine: str
-    base_url: str
+    upstream: Upstream
     slots: int
     adapter: EngineAdapter
     draining: bool = False
@@ -27,7 +27,7 @@ class Replica:
 
     def snapshot(self) -> Replica:
         return Replica(
-            self.id, self.pool, self.engine, self.base_url, self.slots, self.adapter, self.draining, self.busy
+            self.id, self.pool, self.engine, self.upstream, self.slots, self.adapter, self.draining, self.busy
         )
 
 

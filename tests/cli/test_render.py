@@ -86,7 +86,10 @@ POOL: dict[str, Any] = {
                 "restarts": 3,
                 "lastExit": 1,
                 "lastError": "exited with code 1\nbefore becoming ready",
-                "logTail": ["llama_model_load: error loading model", "main: exiting due to model loading error"],
+                "logTail": [
+                    "llama_model_load: error loading model",
+                    "main: exiting due to model loading error",
+                ],
                 "startedAt": NOW - 20,
                 "readyAt": None,
                 "logPath": "/var/lib/llorch/logs/demo-1.log",
@@ -254,7 +257,10 @@ def test_pool_table_wide_adds_ports_restarts_message() -> None:
         (pool(blockedBy="ModelNotReady"), "ModelNotReady"),
         (pool(), "CrashLoopBackOff"),
         (pool(conditions=[{"type": "Degraded", "status": "True"}]), "Degraded"),
-        (pool(conditions=[{"type": "Ready", "status": "True"}, {"type": "Degraded", "status": "False"}]), "Ready"),
+        (
+            pool(conditions=[{"type": "Ready", "status": "True"}, {"type": "Degraded", "status": "False"}]),
+            "Ready",
+        ),
         (pool(conditions=[{"type": "Ready", "status": "False"}]), "Progressing"),
         ({**POOL, "status": {}}, "Progressing"),
     ],
@@ -266,7 +272,17 @@ def test_pool_status_precedence(obj: dict[str, Any], expected: str) -> None:
 def test_pool_never_reconciled_shows_zeros_and_unknown_age() -> None:
     fresh = {**POOL, "status": {}}
     rows = columns(render.object_table("Pool", [fresh], wide=True, now=NOW))
-    assert rows[1] == ["demo", "tiny-llama", "llamacpp", "0/2", "0/0", "Progressing", "<unknown>", "<none>", "0"]
+    assert rows[1] == [
+        "demo",
+        "tiny-llama",
+        "llamacpp",
+        "0/2",
+        "0/0",
+        "Progressing",
+        "<unknown>",
+        "<none>",
+        "0",
+    ]
 
 
 def test_pool_age_is_the_oldest_moment_known() -> None:
@@ -281,8 +297,26 @@ def test_models_table() -> None:
     local["status"] = {"lifecycle": "Retired", "digest": "sha256:" + "ab" * 32, "digestVerified": False}
     assert columns(render.object_table("Model", [MODEL, local], now=NOW)) == [
         ["NAME", "SOURCE", "FORMAT", "LIFECYCLE", "READY", "SIZE", "DIGEST", "TRUST"],
-        ["tiny-llama", "builtin:tiny-llama", "gguf", "Active", "True", "17.2MiB", "sha256:9f86d081✓", "unsigned"],
-        ["qwen-7b", "~/models/qwen.gguf", "gguf", "Retired", "Unknown", "<none>", "sha256:abababab", "<none>"],
+        [
+            "tiny-llama",
+            "builtin:tiny-llama",
+            "gguf",
+            "Active",
+            "True",
+            "17.2MiB",
+            "sha256:9f86d081✓",
+            "unsigned",
+        ],
+        [
+            "qwen-7b",
+            "~/models/qwen.gguf",
+            "gguf",
+            "Retired",
+            "Unknown",
+            "<none>",
+            "sha256:abababab",
+            "<none>",
+        ],
     ]
 
 
@@ -327,12 +361,12 @@ def test_describe_pool_has_every_section() -> None:
     assert "Source:       pool-demo.yaml:3" in lines
     for section in ("Spec:", "Status:", "Conditions:", "Replicas:", "Events:"):
         assert section in lines
-    assert "  Engine Args:          --flash-attn --mlock" in lines
-    assert "  GPUs:                 none (CPU)" in lines
+    assert "  Engine Args:      --flash-attn --mlock" in lines
+    assert "  GPUs:             none (CPU)" in lines
     assert "  Ready:                1/2" in lines
     assert "  Slots:                3 free of 4" in lines
     assert "  Observed Generation:  2" in lines
-    assert ["Degraded", "True", "CrashLoopBackOff"] == columns(_line_starting(lines, "  Degraded"))[0][:3]
+    assert columns(_line_starting(lines, "  Degraded"))[0][:3] == ["Degraded", "True", "CrashLoopBackOff"]
     assert columns(_line_starting(lines, "  demo-1"))[0] == [
         "demo-1",
         "BackOff",
@@ -368,7 +402,10 @@ def test_describe_pool_without_status_or_events() -> None:
 
 def test_describe_pool_gpus() -> None:
     gpus = {"count": 2, "vramMiB": 20000, "devices": [0, 1], "split": "even", "layers": 40}
-    assert render.gpus_text(gpus) == "2 per replica, 20000 MiB VRAM, pinned to 0,1, split even, 40 layers offloaded"
+    assert (
+        render.gpus_text(gpus)
+        == "2 per replica, 20000 MiB VRAM, pinned to 0,1, split even, 40 layers offloaded"
+    )
 
 
 def test_describe_model() -> None:

@@ -19,6 +19,39 @@ class Launch:
 
 
 @dataclass(frozen=True)
+class GpuAssignment:
+    """The GPUs a replica was placed on (NVML indexes) and how its layers split across them."""
+
+    indexes: tuple[int, ...] = ()
+    tensor_split: tuple[float, ...] = ()
+
+    @property
+    def cuda_visible_devices(self) -> str:
+        return ",".join(str(i) for i in self.indexes)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """Everything an adapter needs to build a managed replica's command line."""
+
+    binary: Path
+    model_path: Path
+    model_name: str
+    port: int
+    spec: PoolSpec
+    gpus: GpuAssignment = GpuAssignment()
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a replica answers: a spawned engine on loopback or an endpoint someone else runs."""
+
+    base_url: str
+    model: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class CompletionRequest:
     prompt: str
     max_tokens: int
@@ -58,10 +91,14 @@ class CompletionStream(Protocol):
 class EngineAdapter(Protocol):
     name: str
 
-    def launch(self, *, binary: Path, model_path: Path, port: int, spec: PoolSpec) -> Launch: ...
+    def launch(self, request: LaunchRequest) -> Launch: ...
 
-    def healthy(self, client: httpx.Client, base_url: str) -> bool: ...
+    def healthy(self, client: httpx.Client, upstream: Upstream) -> bool: ...
+
+    def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
+        """The engine's own version string, from its info endpoint; None when it has none."""
+        ...
 
     def complete(
-        self, client: httpx.Client, base_url: str, request: CompletionRequest
+        self, client: httpx.Client, upstream: Upstream, request: CompletionRequest
     ) -> CompletionStream: ...

@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 from httpx_sse import EventSource
 
-from llorch.resources import PoolSpec
-from llorch.runtime.engines.base import CompletionRequest, Finished, Launch, StreamEvent, Token
+from llorch.runtime.engines.base import (
+    CompletionRequest,
+    Finished,
+    Launch,
+    LaunchRequest,
+    StreamEvent,
+    Token,
+    Upstream,
+)
 from llorch.runtime.errors import EngineError
 
 ENGINE = "llamacpp"
@@ -24,35 +30,54 @@ _FINISH = {"eos": "stop", "word": "stop", "limit": "length", "none": "stop"}
 class LlamaCpp:
     name = ENGINE
 
-    def launch(self, *, binary: Path, model_path: Path, port: int, spec: PoolSpec) -> Launch:
+    def launch(self, request: LaunchRequest) -> Launch:
+        spec = request.spec
         # -c is the whole KV cache; llama-server divides it among the -np slots, and the pool's
         # `context` is what each slot (each task) gets.
         argv = [
-            str(binary),
-            "--model", str(model_path),
+            str(request.binary),
+            "--model", str(request.model_path),
+            "--alias", request.model_name,
             "--host", "127.0.0.1",
-            "--port", str(port),
+            "--port", str(request.port),
             "--ctx-size", str(spec.context * spec.slots),
             "--parallel", str(spec.slots),
             "--metrics",
             "--slots",
             "--no-webui",
         ]  # fmt: skip
-        if spec.gpus.count == 0:
+        env: dict[str, str] = {}
+        gpus = request.gpus
+        if not gpus.indexes:
+            # Hide every GPU: a CPU pool must not grab VRAM a GPU pool was promised.
             argv += ["--n-gpu-layers", "0"]
-        elif spec.gpus.layers is not None:
-            argv += ["--n-gpu-layers", str(spec.gpus.layers)]
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = gpus.cuda_visible_devices
+            argv += ["--n-gpu-layers", str(spec.gpus.layers if spec.gpus.layers is not None else 999)]
+            if len(gpus.indexes) > 1:
+                argv += ["--split-mode", "layer", "--tensor-split", ",".join(f"{s:g}" for s in gpus.tensor_split)]
         argv += spec.engine_args
-        return Launch(argv=argv, env={})
+        return Launch(argv=argv, env=env)
 
-    def healthy(self, client: httpx.Client, base_url: str) -> bool:
+    def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """200 once the model is loaded; 503 while loading; nothing at all before it listens."""
         try:
-            return client.get(f"{base_url}/health", timeout=1.0).status_code == 200
+            resp = client.get(f"{upstream.base_url}/health", headers=dict(upstream.headers), timeout=1.0)
         except httpx.HTTPError:
             return False
+        return resp.status_code == 200
 
-    def complete(self, client: httpx.Client, base_url: str, request: CompletionRequest) -> _Stream:
+    def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
+        """`/props` carries `build_info` ("b1234-abcdef") in current llama-server releases."""
+        try:
+            resp = client.get(f"{upstream.base_url}/props", headers=dict(upstream.headers), timeout=2.0)
+            build = resp.json().get("build_info") if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return str(build) if build else None
+
+    def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> _Stream:
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "n_predict": request.max_tokens,
@@ -69,8 +94,10 @@ class LlamaCpp:
             body["top_k"] = request.top_k
         if request.stop:
             body["stop"] = request.stop
-        headers = {"X-Correlation-Id": request.correlation_id} if request.correlation_id else {}
-        return _Stream(client, f"{base_url}/completion", body, headers)
+        headers = dict(upstream.headers)
+        if request.correlation_id:
+            headers["X-Correlation-Id"] = request.correlation_id
+        return _Stream(client, f"{upstream.base_url}/completion", body, headers)
 
 
 class _Stream:
