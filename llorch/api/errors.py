@@ -120,8 +120,11 @@ def to_envelope(req: falcon.Request, ex: Exception) -> dict[str, Any]:
         details = [
             {"file": e.file, "line": e.line, "field": e.field, "message": e.message} for e in ex.errors
         ]
-        summary = "; ".join(str(e) for e in ex.errors)
-        return envelope(req, "INVALID_PARAMS", f"invalid manifest: {summary}", details=details)
+        count = len(ex.errors)
+        message = (
+            f"invalid manifest: {count} error{'s' if count != 1 else ''} (see details); nothing was written"
+        )
+        return envelope(req, "INVALID_PARAMS", message, details=details)
     if isinstance(ex, ObjectNotFound):
         return envelope(req, "NOT_FOUND", str(ex))
     if isinstance(ex, KindError):

@@ -24,8 +24,8 @@ from llorch.controllers.workqueue import WorkQueue
 from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
 from llorch.runtime.cache import cache_root
-from llorch.runtime.process import stop_orphan
-from llorch.runtime.provision import ensure_llama_server
+from llorch.runtime.gpus import GpuInventory, detect
+from llorch.runtime.provision import ensure_llama_server, find_engine
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
@@ -81,7 +81,9 @@ def configured_tokens(config: ServerConfig) -> tuple[str, ...]:
 
 
 class Daemon:
-    def __init__(self, config: ServerConfig, *, base_dir: Path) -> None:
+    def __init__(
+        self, config: ServerConfig, *, base_dir: Path, inventory: GpuInventory | None = None
+    ) -> None:
         self.config = config
         self.host, self.port = split_bind(config.bind)
         self.tokens = configured_tokens(config)
@@ -104,13 +106,14 @@ class Daemon:
             backoff_base=reconcile.error_backoff.initial_seconds,
             backoff_max=reconcile.error_backoff.max_seconds,
         )
-        self._binary: Path | None = None
+        self._binaries: dict[str, Path] = {}
         self.pools = PoolController(
             store=self.store,
             db=self.db,
             registry=self.registry,
             config=config,
             engine_binary=self._engine_binary,
+            inventory=inventory if inventory is not None else detect(),
             logs_dir=self.state / "logs",
             enqueue=self.queue.add,
         )
@@ -131,13 +134,19 @@ class Daemon:
         self._stopped = threading.Event()
 
     def _engine_binary(self, engine: str) -> Path:
-        if self._binary is None:
-            llamacpp = self.config.engines.llamacpp
+        known = self._binaries.get(engine)
+        if known is not None:
+            return known
+        engines = self.config.engines
+        if engine == "llamacpp":
+            llamacpp = engines.llamacpp
             configured = Path(llamacpp.binary).expanduser() if llamacpp.binary else None
-            self._binary = ensure_llama_server(
-                configured, backend=llamacpp.backend, cache=self.cache, log=log.info
-            )
-        return self._binary
+            found = ensure_llama_server(configured, backend=llamacpp.backend, cache=self.cache, log=log.info)
+        else:
+            binary = getattr(engines, engine).binary
+            found = find_engine(engine, Path(binary).expanduser() if binary else None)
+        self._binaries[engine] = found
+        return found
 
     def _changed(self, keys: set[str]) -> None:
         self.manager.set_desired_keys(self.store.keys())
@@ -146,10 +155,10 @@ class Daemon:
     def start(self) -> None:
         """Everything but the HTTP loop: provisioning first, so a missing engine fails loudly at once."""
         self._engine_binary("llamacpp")
-        self._stop_orphans()
         self.store.load()
         for error in self.store.errors():
             log.warning("manifest error: %s", error)
+        self.pools.adopt_workers()
         self.manager.set_desired_keys(self.store.keys())
         self.tasks.start()
         self.manager.start()
@@ -182,28 +191,23 @@ class Daemon:
             self.state,
         )
 
-    def _stop_orphans(self) -> None:
-        """Workers recorded by a daemon that died without stopping them are stopped now."""
-        grace = self.config.supervision.stop_grace_seconds
-        for record in self.db.workers():
-            if stop_orphan(record.pid, record.create_time, grace):
-                log.warning("stopped orphaned worker %s (pid %d)", record.replica_id, record.pid)
-            self.db.delete_worker(record.replica_id)
-
     def serve(self) -> None:
         assert self.server is not None
         try:
             self.server.run()
-        except Shutdown:
-            pass
+        except Shutdown as exc:
+            self.stop(keep_workers=str(exc) == DETACH_SIGNAL.name)
         finally:
             self.stop()
 
-    def stop(self) -> None:
+    def stop(self, *, keep_workers: bool = False) -> None:
+        """Stop serving. With `keep_workers` (SIGQUIT, for an upgrade) the replicas keep running
+        for the next llorchd to adopt; otherwise every replica is stopped too."""
         if self._stopped.is_set():
             return
         self._stopped.set()
-        log.info("llorchd stopping: ending open streams, closing the API, then stopping every replica")
+        what = "leaving replicas running for the next llorchd" if keep_workers else "stopping every replica"
+        log.info("llorchd stopping: ending open streams, closing the API, %s", what)
         # Ending the tasks first lets each open SSE stream write its last frame and return
         # while waitress's sockets are still open; closing them under a writing thread fails.
         self.tasks.stop()
@@ -212,7 +216,7 @@ class Daemon:
             wasyncore.close_all(self.server._map)  # type: ignore[union-attr]
         self.watcher.stop()
         self.manager.stop()
-        self.pools.shutdown()
+        self.pools.shutdown(keep_workers=keep_workers)
         self.db.close()
         log.info("llorchd stopped")
 
@@ -221,11 +225,15 @@ class Shutdown(Exception):
     """Raised by the signal handlers to unwind whatever the main thread is doing."""
 
 
+DETACH_SIGNAL = signal.SIGQUIT
+
+
 def install_signal_handlers() -> None:
-    """SIGTERM and SIGINT unwind the server loop so `serve` can stop every replica on the way out."""
+    """SIGTERM and SIGINT unwind the server loop so `serve` can stop every replica on the way out;
+    SIGQUIT does the same but leaves the replicas running, for an upgrade that adopts them."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Shutdown(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for sig in (signal.SIGTERM, signal.SIGINT, DETACH_SIGNAL):
+        signal.signal(sig, handler)

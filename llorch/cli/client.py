@@ -71,14 +71,13 @@ class Client:
         *,
         token: str | None = None,
         timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.server = normalize_url(server)
         self.timeout = timeout
         headers = {"Accept": "application/json", "User-Agent": "llorchctl"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout, transport=transport)
+        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
 
     def __enter__(self) -> Client:
         return self
@@ -112,6 +111,27 @@ class Client:
         )
         results = answer.get("results", [])
         return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
+    # -- pools at run time ---------------------------------------------------------------------------
+
+    def drain(self, pool: str, *, deadline_ms: int) -> dict[str, Any]:
+        return self._json("POST", f"/v1/pools/{pool}/drain", json={"deadline_ms": deadline_ms})
+
+    def resume(self, pool: str) -> dict[str, Any]:
+        return self._json("POST", f"/v1/pools/{pool}/resume")
+
+    def reload(self, pool: str) -> dict[str, Any]:
+        # No new_model_ref: the same model again, i.e. a rolling restart.
+        return self._json("POST", f"/v1/pools/{pool}/reload", json={})
+
+    def health(self, pool: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/pools/{pool}/health")
+
+    def capabilities(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/capabilities")
+
+    def replicasets(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/replicasets")
 
     # -- tasks --------------------------------------------------------------------------------------
 

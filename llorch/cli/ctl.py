@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 error, 2 usage (click's), 130 interrupted; `diff` follows ku
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,11 +36,15 @@ class Settings:
         return Client(self.server, token=self.token, timeout=self.timeout)
 
 
-def fail(message: str, details: Iterable[str] = (), *, newline: bool = False) -> NoReturn:
-    """Print `error: ...` (and indented detail lines) on stderr and exit with the command's error code."""
+def report(message: str, details: Iterable[str] = (), *, newline: bool = False) -> None:
+    """`error: ...` and indented detail lines on stderr; `newline` ends a line of streamed tokens first."""
     click.echo(("\n" if newline else "") + f"error: {message}", err=True)
     for line in details:
         click.echo(f"  {line}", err=True)
+
+
+def fail(message: str, details: Iterable[str] = (), *, newline: bool = False) -> NoReturn:
+    report(message, details, newline=newline)
     raise click.exceptions.Exit(click.get_current_context().meta.get(_ERROR_EXIT, 1))
 
 
@@ -116,13 +121,16 @@ def _manifest_paths(arg: str, recursive: bool) -> Iterator[tuple[str, Path]]:
 def read_manifests(args: Sequence[str], recursive: bool) -> list[Manifest]:
     """Every -f input, checked locally so a typo is reported before anything is sent."""
     manifests: list[Manifest] = []
+    problems: list[str] = []
     for arg in args:
         if arg == "-":
             inputs = [("<stdin>", sys.stdin.read())]
         else:
             inputs = [(source, _read(path)) for source, path in _manifest_paths(arg, recursive)]
-        manifests += [Manifest(source, text, _count_documents(source, text)) for source, text in inputs]
-    problems = [line for m in manifests for line in local_errors(m.source, m.text)]
+        for source, text in inputs:
+            documents, found = check_manifest(source, text)
+            manifests.append(Manifest(source, text, documents))
+            problems += found
     if problems:
         fail("invalid manifests, nothing was sent:", problems)
     manifests = [m for m in manifests if m.documents]
@@ -138,26 +146,21 @@ def _read(path: Path) -> str:
         fail(f"cannot read {path}: {exc}")
 
 
-def _count_documents(source: str, text: str) -> int:
-    try:
-        return sum(doc is not None for doc in yaml.safe_load_all(text))
-    except yaml.YAMLError:
-        return 1  # local_errors reports it
+def check_manifest(source: str, text: str) -> tuple[int, list[str]]:
+    """How many documents the text holds, and `file:line: field: message` for each problem in them.
 
-
-def local_errors(source: str, text: str) -> list[str]:
-    """`file:line: field: message` for each problem; llorchd validates again, authoritatively."""
+    A fast local check only: llorchd validates again, authoritatively.
+    """
     try:
         docs = list(yaml.safe_load_all(text))
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        return [render.located(source, line, None, getattr(exc, "problem", None) or exc)]
+        return 1, [render.located(source, line, None, getattr(exc, "problem", None) or exc)]
     problems: list[str] = []
-    for doc, node in zip(docs, nodes, strict=True):
-        if doc is None:
-            continue
+    present = [(doc, node) for doc, node in zip(docs, nodes, strict=True) if doc is not None]
+    for doc, node in present:
         try:
             parse_object(doc)
         except KindError as exc:
@@ -166,7 +169,7 @@ def local_errors(source: str, text: str) -> list[str]:
             for error in exc.errors(include_url=False):
                 field, line = _locate(node, error["loc"], missing=error["type"] == "missing")
                 problems.append(render.located(source, line, field, error["msg"]))
-    return problems
+    return len(present), problems
 
 
 def _locate(node: yaml.Node, loc: tuple[int | str, ...], *, missing: bool) -> tuple[str | None, int]:
@@ -232,9 +235,7 @@ def apply(settings: Settings, files: tuple[str, ...], recursive: bool, dry_run: 
             except ApiError as exc:
                 # Each file is applied on its own, as kubectl does: one bad file does not stop the rest.
                 failed = True
-                click.echo(f"error: {manifest.source}: {api_error_text(exc)}", err=True)
-                for line in detail_lines(exc):
-                    click.echo(f"  {line}", err=True)
+                report(f"{manifest.source}: {api_error_text(exc)}", detail_lines(exc))
                 continue
             for result in results:
                 click.echo(f"{render.key_name(str(result.get('key')))} {result.get('action')}{suffix}")
@@ -282,13 +283,25 @@ def _warn(lines: Sequence[str]) -> None:
         click.echo(line, err=True)
 
 
+# Views that are no kind of object: read-only answers of llorchd, listed by `get` all the same.
+_CAPABILITIES = ("capabilities", "capability", "caps")
+_REPLICASETS = ("replicasets", "replicaset", "rs")
+
+
 @main.command()
 @click.argument("resource")
 @click.argument("names", nargs=-1)
 @click.option("-o", "--output", type=click.Choice(["wide", "yaml", "json", "name"]), help="Output format.")
 @click.pass_obj
 def get(settings: Settings, resource: str, names: tuple[str, ...], output: str | None) -> None:
-    """List pools, models or policies (po, mo, pol), or the named ones."""
+    """List pools, models or policies (po, mo, pol), or the named ones.
+
+    Also `get capabilities` (caps): what each pool serves; `get replicasets` (rs): load per pool.
+    """
+    view, slash, name = resource.partition("/")
+    if view.lower() in _CAPABILITIES + _REPLICASETS:
+        _get_view(settings, view.lower(), ([name] if slash else []) + list(names), output)
+        return
     kind, wanted = resolve(resource, names)
     with settings.client() as client:
         if wanted:
@@ -314,6 +327,33 @@ def get(settings: Settings, resource: str, names: tuple[str, ...], output: str |
     else:
         click.echo("No resources found.", err=True)
     _warn(render.manifest_warning(errors))
+
+
+def _get_view(settings: Settings, view: str, wanted: list[str], output: str | None) -> None:
+    """`get caps` and `get rs`: the raw answer for -o json/yaml, else a table (of the named entries)."""
+    caps = view in _CAPABILITIES
+    with settings.client() as client:
+        answer = client.capabilities() if caps else client.replicasets()
+    field, key, label = ("pools", "pool", "pool") if caps else ("replicasets", "id", "replicaset")
+    entries = [e for e in answer.get(field) or [] if isinstance(e, dict)]
+    if wanted:
+        by_name = {str(e.get(key)): e for e in entries}
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            fail(f"no {label} named {', '.join(missing)} in llorchd's {field}")
+        entries = [by_name[n] for n in wanted]
+        answer = {**answer, field: entries}
+    if output in ("yaml", "json"):
+        click.echo(render.to_yaml(answer) if output == "yaml" else render.to_json(answer))
+    elif output == "name":
+        for entry in entries:
+            click.echo(f"{label}/{entry.get(key)}")
+    elif not entries:
+        click.echo("No resources found.", err=True)
+    elif caps:
+        click.echo(render.capabilities_table(entries))
+    else:
+        click.echo(render.replicasets_table(entries, wide=output == "wide"))
 
 
 @main.command()
@@ -355,6 +395,121 @@ def delete(settings: Settings, resource: str, names: tuple[str, ...], dry_run: b
             result = client.delete(kind, name, dry_run=dry_run)
             key = str(result.get("key") or f"{kind}/{name}")
             click.echo(f"{render.key_name(key)} {result.get('action', 'deleted')}{suffix}")
+
+
+# -- drain, resume, reload, health -----------------------------------------------------------------
+
+DRAIN_POLL_SECONDS = 0.5
+"""How often `drain --wait` asks for the pool's health."""
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def parse_duration(text: str) -> int:
+    """`90s`, `2m`, `500ms`, `1h` or plain seconds, as whole milliseconds; ValueError otherwise."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (e.g. 90s, 2m, 500ms, or seconds)")
+    return round(float(match[1]) * _UNIT_MS[match[2] or "s"])
+
+
+def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def pool_names(verb: str, resource: str, names: Sequence[str]) -> list[str]:
+    """`pool/demo` or `pool demo` (several names allowed) → the pool names."""
+    kind, wanted = resolve(resource, names)
+    if kind != "Pool":
+        fail(f"{verb} works on pools, not {kind.lower()}s")
+    if not wanted:
+        raise click.UsageError(f"name the pool(s), e.g. `llorchctl {verb} pool/demo`")
+    return wanted
+
+
+def _drained(health: dict[str, Any]) -> bool:
+    replicas = [r for r in health.get("replicas") or [] if isinstance(r, dict)]
+    return all(r.get("phase") in (None, "Stopped") for r in replicas)
+
+
+@main.command()
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--deadline",
+    default="60s",
+    callback=_duration_option,
+    metavar="DURATION",
+    show_default=True,
+    help="How long running tasks may finish before their replicas are stopped (90s, 2m, 500ms).",
+)
+@click.option("--wait", is_flag=True, help="Return once every replica has stopped.")
+@click.pass_obj
+def drain(settings: Settings, resource: str, names: tuple[str, ...], deadline: int, wait: bool) -> None:
+    """Stop a pool taking work and stop its replicas: `drain pool/demo`.
+
+    Queued tasks are refused, running ones get until the deadline. `resume` undoes it.
+    """
+    pools = pool_names("drain", resource, names)
+    with settings.client() as client:
+        for pool in pools:
+            client.drain(pool, deadline_ms=deadline)
+            click.echo(f"pool/{pool} draining (deadline {render.millis_text(deadline)})")
+        if wait:
+            for pool in pools:
+                while not _drained(client.health(pool)):
+                    time.sleep(DRAIN_POLL_SECONDS)
+                click.echo(f"pool/{pool} drained")
+
+
+@main.command()
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def resume(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
+    """Lift a drain: the pool takes work again and its replicas start."""
+    pools = pool_names("resume", resource, names)
+    with settings.client() as client:
+        for pool in pools:
+            client.resume(pool)
+            click.echo(f"pool/{pool} resumed")
+
+
+@main.command()
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def reload(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
+    """Restart a pool's replicas one at a time, each serving until its successor is ready.
+
+    As `kubectl rollout restart`. To change the model, edit spec.model in the manifest instead.
+    """
+    pools = pool_names("reload", resource, names)
+    with settings.client() as client:
+        for pool in pools:
+            client.reload(pool)
+            click.echo(f"pool/{pool} reload started (rolling restart)")
+
+
+@main.command()
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), help="The raw answer.")
+@click.pass_obj
+def health(settings: Settings, resource: str, names: tuple[str, ...], output: str | None) -> None:
+    """A pool's liveness, readiness, load and replicas, as its health endpoint reports them."""
+    pools = pool_names("health", resource, names)
+    with settings.client() as client:
+        answers = [client.health(pool) for pool in pools]
+    if output in ("yaml", "json"):
+        whole: Any = answers[0] if len(answers) == 1 else answers
+        click.echo(render.to_yaml(whole) if output == "yaml" else render.to_json(whole))
+    else:
+        click.echo("\n\n".join(render.health(answer) for answer in answers))
 
 
 # -- run --------------------------------------------------------------------------------------------

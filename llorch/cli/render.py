@@ -148,6 +148,9 @@ def pool_status(obj: Obj) -> str:
     status = _status(obj)
     if obj.get("errors"):
         return "ManifestError"
+    if status.get("draining") is True:
+        # Asked for by a person, so it outranks whatever the stopping replicas look like.
+        return "Drained" if _int(status.get("readyReplicas")) == 0 else "Draining"
     if status.get("blockedBy"):
         return str(status["blockedBy"])
     degraded = _condition(status, "Degraded")
@@ -355,6 +358,36 @@ def gpus_text(gpus: Any) -> str:
     return ", ".join(parts)
 
 
+def short_gpu_name(name: str) -> str:
+    """`NVIDIA GeForce RTX 3090` → `RTX 3090`: the vendor words every card of a box shares."""
+    words = name.split()
+    while len(words) > 1 and words[0] in ("NVIDIA", "GeForce"):
+        words.pop(0)
+    return " ".join(words)
+
+
+def gpu_list(gpus: Any) -> str:
+    """A replica's GPUs, `0:RTX 3090,1:RTX 3090` (bare indices are fine too); `cpu` when it has none."""
+    parts: list[str] = []
+    for gpu in gpus if isinstance(gpus, list) else []:
+        if isinstance(gpu, dict):
+            index, name = text(gpu.get("index")), gpu.get("name")
+            parts.append(f"{index}:{short_gpu_name(name)}" if isinstance(name, str) and name else index)
+        else:
+            parts.append(text(gpu))
+    return ",".join(parts) or "cpu"
+
+
+def drain_text(deadline: Any, now: float) -> str:
+    """`yes (deadline in 45s)`, `yes (deadline passed 3s ago)`; the deadline is unix seconds."""
+    at = timestamp(deadline)
+    if at is None:
+        return "yes"
+    if at >= now:
+        return f"yes (deadline in {human_duration(at - now)})"
+    return f"yes (deadline passed {human_duration(now - at)} ago)"
+
+
 def _section(title: str, lines: list[str]) -> list[str]:
     return [f"{title}:", *lines] if lines else [f"{title}:  {NONE}"]
 
@@ -386,6 +419,14 @@ def _pool_body(obj: Obj, now: float) -> list[str]:
     ]
     if status.get("blockedBy"):
         state.append(("Blocked By", str(status["blockedBy"])))
+    if status.get("vramEstimate"):
+        state.append(("VRAM estimate", text(status["vramEstimate"])))
+    if status.get("draining") is True:
+        state.append(("Draining", drain_text(status.get("drainDeadline"), now)))
+    rollout = _sub(status, "rollout")
+    if rollout.get("failedRevision"):
+        failed = f"failed revision {rollout['failedRevision']}"
+        state.append(("Rollout", f"{failed}: {rollout['message']}" if rollout.get("message") else failed))
     state.append(("Observed Generation", text(status.get("observedGeneration"))))
     lines = ["Spec:", *_fields(pairs, "  "), "Status:", *_fields(state, "  ")]
     lines += _conditions(status, now)
@@ -394,6 +435,7 @@ def _pool_body(obj: Obj, now: float) -> list[str]:
         [
             text(r.get("id")),
             text(r.get("phase")),
+            gpu_list(r.get("gpus")),
             text(r.get("pid")),
             text(r.get("port")),
             str(_int(r.get("restarts"))),
@@ -402,8 +444,13 @@ def _pool_body(obj: Obj, now: float) -> list[str]:
         ]
         for r in replicas
     ]
-    headers = ["ID", "PHASE", "PID", "PORT", "RESTARTS", "LAST-EXIT", "LAST-ERROR"]
+    headers = ["ID", "PHASE", "GPUS", "PID", "PORT", "RESTARTS", "LAST-EXIT", "LAST-ERROR"]
     lines += _section("Replicas", table(headers, rows, "  ") if rows else [])
+    lines += [
+        f"  {text(r.get('id'))} pending: {text(r['reason'])}"
+        for r in replicas
+        if str(r.get("phase")).lower() == "pending" and r.get("reason")
+    ]
     for replica in replicas:
         lines += _log_tail(replica)
     return lines
@@ -526,6 +573,124 @@ _BODIES: dict[str, Callable[[Obj, float], list[str]]] = {
 
 def describe(kind: str, obj: Obj, *, now: float) -> str:
     return "\n".join([*_header(obj), *_BODIES[kind](obj, now), *_errors(obj), *_events(obj, now)])
+
+
+# -- pools at run time: health, capabilities, replica sets ------------------------------------------
+
+
+def millis_text(millis: int) -> str:
+    """A deadline as the drain line shows it: `60s`, `0.5s`."""
+    return f"{millis / 1000:g}s"
+
+
+def _yes(value: Any) -> str:
+    return "yes" if value is True else "no"
+
+
+def health(answer: Obj) -> str:
+    """`llorchctl health pool/NAME`: a one-line summary, the last error, a replica table."""
+    metrics = _sub(answer, "metrics")
+    header = "  ".join(
+        [
+            f"Pool: {text(answer.get('pool'))}",
+            f"live: {_yes(answer.get('live'))}",
+            f"ready: {_yes(answer.get('ready'))}",
+            f"draining: {_yes(answer.get('draining'))}",
+            f"slots: {_int(metrics.get('slots_busy'))}/{_int(metrics.get('slots_total'))} busy",
+            f"queue: {_int(metrics.get('queue_depth'))}",
+        ]
+    )
+    lines = [header]
+    if answer.get("last_error"):
+        lines.append(f"Last error: {text(answer['last_error'])}")
+    rows = [
+        [
+            text(r.get("id")),
+            text(r.get("phase")),
+            gpu_list(r.get("gpus")),
+            text(r.get("port")),
+            text(r.get("pid")),
+            human_duration(r["uptime_s"]) if _ms(r.get("uptime_s")) is not None else NONE,
+            str(_int(r.get("restarts"))),
+            f"{_int(r.get('slots_busy'))}/{_int(r.get('slots_total'))}",
+            text(r.get("last_error")),
+        ]
+        for r in _dicts(answer.get("replicas"))
+    ]
+    headers = ["ID", "PHASE", "GPUS", "PORT", "PID", "UPTIME", "RESTARTS", "SLOTS", "LAST-ERROR"]
+    lines += table(headers, rows) if rows else [f"Replicas:  {NONE}"]
+    return "\n".join(lines)
+
+
+def true_features(features: Any) -> str:
+    """The features a pool has, as a comma list; valued ones (determinism) are left to -o yaml."""
+    if not isinstance(features, dict):
+        return NONE
+    return ",".join(name for name, value in features.items() if value is True) or NONE
+
+
+def capabilities_table(pools: Sequence[Obj]) -> str:
+    rows = []
+    for entry in pools:
+        limits = _sub(entry, "rate_limits")
+        rows.append(
+            [
+                text(entry.get("pool")),
+                text(entry.get("engine")),
+                text(entry.get("engine_version")),
+                text(entry.get("model")),
+                text(entry.get("ctx_max")),
+                text(entry.get("max_tokens_out")),
+                text(entry.get("slots_total")),
+                text(entry.get("replicas_ready")),
+                f"{text(limits.get('queue_capacity'))}/{text(limits.get('overflow'))}",
+                true_features(entry.get("features")),
+            ]
+        )
+    headers = ["POOL", "ENGINE", "VERSION", "MODEL", "CTX", "MAX-OUT", "SLOTS", "READY", "QUEUE", "FEATURES"]
+    return "\n".join(table(headers, rows))
+
+
+def percent(ratio: Any) -> str:
+    value = _ms(ratio)
+    return NONE if value is None else f"{value * 100:.0f}%"
+
+
+def replicasets_table(sets: Sequence[Obj], *, wide: bool = False) -> str:
+    """One row per replica set; wide adds STATE and GPUS, and an indented row per replica under it."""
+    headers = ["NAME", "ENGINE", "VERSION", "REPLICAS", "SLOTS", "LOAD"]
+    if wide:
+        headers += ["STATE", "GPUS"]
+    rows: list[list[str]] = []
+    for entry in sets:
+        replicas = _dicts(entry.get("replicas"))
+        row = [
+            text(entry.get("id")),
+            text(entry.get("engine")),
+            text(entry.get("engine_version")),
+            str(len(replicas)),
+            f"{_int(entry.get('slots_free'))}/{_int(entry.get('slots_total'))}",
+            percent(entry.get("load")),
+        ]
+        if not wide:
+            rows.append(row)
+            continue
+        rows.append([*row, "", ""])
+        for replica in replicas:
+            slots, busy = _int(replica.get("slots")), _int(replica.get("busy"))
+            rows.append(
+                [
+                    "  " + text(replica.get("id")),
+                    "",
+                    "",
+                    "",
+                    f"{slots - busy}/{slots}",
+                    percent(busy / slots) if slots else NONE,
+                    text(replica.get("state")),
+                    gpu_list(replica.get("gpus")),
+                ]
+            )
+    return "\n".join(table(headers, rows))
 
 
 # -- run --------------------------------------------------------------------------------------------

@@ -39,12 +39,24 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._http = httpx.Client(limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
-        self._running: set[threading.Thread] = set()
+        self._running: dict[threading.Thread, Task] = {}
         self._running_lock = threading.Lock()
 
     def start(self) -> None:
         self._registry.subscribe(self.wake)
+        self._registry.on_evict(self._evicted)
         self._thread.start()
+
+    def _evicted(self, replica_id: str, code: str, message: str) -> None:
+        """A replica is being stopped under running tasks: end them with the reason, then the stream."""
+        with self._running_lock:
+            tasks = [t for t in self._running.values() if t.replica_id == replica_id]
+        for task in tasks:
+            with task.changed:
+                stream = task.stream
+                task.finish("failed", "error", {"code": code, "message": message, "retriable": True})
+            if stream is not None:
+                stream.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -80,7 +92,7 @@ class Dispatcher:
                 target=self._run, args=(task, replica), name=f"task-{task.id[:8]}", daemon=True
             )
             with self._running_lock:
-                self._running.add(thread)
+                self._running[thread] = task
             thread.start()
 
     def _run(self, task: Task, replica: Replica) -> None:
@@ -102,7 +114,7 @@ class Dispatcher:
             self.wake()
             self._on_finished(task)
             with self._running_lock:
-                self._running.discard(threading.current_thread())
+                self._running.pop(threading.current_thread(), None)
 
     def _stream(self, task: Task, replica: Replica, started: float) -> None:
         with task.changed:
@@ -136,7 +148,9 @@ class Dispatcher:
                     last_metrics = now
                     task.emit("metrics", self._metrics(task, index, first_token_at, now))
             elif isinstance(event, Finished):
-                task.finish("succeeded", "end", _end_frame(event, index, task.created_at, started, first_token_at))
+                task.finish(
+                    "succeeded", "end", _end_frame(event, index, task.created_at, started, first_token_at)
+                )
                 return
         # The stream stopped without a final event: it was closed, which only cancel does.
         task.finish("canceled", "error", {"code": "CANCELED", "message": "task canceled", "retriable": False})

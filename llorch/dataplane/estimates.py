@@ -21,6 +21,10 @@ class ServiceTimes:
             known = self._seconds.get(pool)
             self._seconds[pool] = seconds if known is None else known + ALPHA * (seconds - known)
 
+    def measured(self, pool: str) -> float | None:
+        with self._lock:
+            return self._seconds.get(pool)
+
     def seconds(self, pool: str) -> float:
         with self._lock:
             return self._seconds.get(pool, INITIAL_SERVICE_SECONDS)

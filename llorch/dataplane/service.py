@@ -13,8 +13,9 @@ from llorch.dataplane.admission import AdmissionQueue, QueueFull
 from llorch.dataplane.dispatcher import Dispatcher
 from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.estimates import ServiceTimes
+from llorch.dataplane.policies import policy_for
 from llorch.dataplane.tasks import Task
-from llorch.resources import Model, Policy, Pool
+from llorch.resources import Model, Pool
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.db import StateDB, TaskRecord
@@ -89,6 +90,12 @@ class TaskService:
     ) -> Admitted:
         name = pool.metadata.name
         self._check_model(pool)
+        if self._db.pool_runtime(name).draining:
+            raise DataplaneError(
+                "POOL_DRAINING",
+                f"pool {name!r} is draining; `llorchctl resume pool/{name}` reopens it",
+                retriable=True,
+            )
         if request.max_tokens > pool.spec.context:
             raise DataplaneError(
                 "INVALID_PARAMS",
@@ -141,6 +148,17 @@ class TaskService:
         """Idempotent; once it returns, the task's stream gets no more tokens."""
         self._cancel(self.get(task_id), "CANCELED", "task canceled", retriable=False)
 
+    def drain_queued(self, pool: str) -> int:
+        """The pool is draining: tasks still waiting for a slot would never get one; end them now."""
+        with self._lock:
+            waiting = [t for t in self._tasks.values() if t.pool == pool and t.state == "queued"]
+        for task in waiting:
+            self._cancel(task, "POOL_DRAINED", f"pool {pool!r} is draining", retriable=True)
+        return len(waiting)
+
+    def queue_depth(self, pool: str) -> int:
+        return self._queue.depth(pool)
+
     def abandon(self, task: Task) -> None:
         """Its stream's client went away: nobody reads the tokens, so free the slot."""
         self._cancel(task, "CANCELED", "the client closed the stream", retriable=False)
@@ -184,11 +202,15 @@ class TaskService:
             raise DataplaneError("MODEL_RETIRED", f"model {pool.spec.model!r} is Retired")
 
     def _queue_capacity(self, pool: Pool) -> tuple[int, str | None]:
-        """From the first Policy (by name) whose selector matches the pool's labels."""
-        for entry in self._store.entries("Policy"):
-            if isinstance(entry.obj, Policy) and entry.obj.spec.selector.matches(pool.metadata.labels):
-                return entry.obj.spec.admission.queue_capacity, entry.obj.metadata.name
-        return DEFAULT_QUEUE_CAPACITY, None
+        policy = policy_for(self._store, pool)
+        if policy is None:
+            return DEFAULT_QUEUE_CAPACITY, None
+        return policy.spec.admission.queue_capacity, policy.metadata.name
+
+    def service_time_ms(self, pool: str) -> int | None:
+        """None until a task of the pool has finished: nothing measured yet."""
+        seconds = self._service_times.measured(pool)
+        return None if seconds is None else int(seconds * 1000)
 
     def _free_slots(self, pool: str) -> int:
         return sum(r.slots - r.busy for r in self._registry.replicas(pool) if not r.draining)

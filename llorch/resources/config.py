@@ -57,8 +57,17 @@ class LlamaCpp(Spec):
     backend: str = Field(default="cpu", pattern="^(cpu|cuda)$")
 
 
+class EngineBinary(Spec):
+    binary: str | None = Field(
+        default=None, description="Path of the engine's launcher; found on PATH when unset."
+    )
+
+
 class Engines(Spec):
     llamacpp: LlamaCpp = Field(default_factory=LlamaCpp)
+    vllm: EngineBinary = Field(default_factory=EngineBinary)
+    tgi: EngineBinary = Field(default_factory=EngineBinary)
+    triton: EngineBinary = Field(default_factory=EngineBinary)
 
 
 class Server(Spec):

@@ -43,6 +43,9 @@ class Endpoint(Spec):
     """An engine someone else runs: probed, never spawned."""
 
     url: str = Field(description="Base URL, e.g. http://192.168.1.20:8000")
+    served_model: str | None = Field(
+        default=None, description="The model's name on that server; the Pool's model name when unset."
+    )
     auth_header_env: str | None = Field(
         default=None, description="Environment variable holding the Authorization header value."
     )
@@ -52,6 +55,15 @@ class Endpoint(Spec):
         if not self.url.startswith(("http://", "https://")):
             raise ValueError("url must start with http:// or https://")
         return self
+
+
+class CapabilityOverrides(Spec):
+    """What `GET /v1/capabilities` says of the pool where the engine's own answer is not the whole story."""
+
+    max_tokens_out: int | None = Field(
+        default=None, ge=1, description="Cap on max_tokens; context when unset."
+    )
+    chat: bool | None = Field(default=None, description="Whether the model has a chat template worth using.")
 
 
 class PoolSpec(Spec):
@@ -70,11 +82,14 @@ class PoolSpec(Spec):
     endpoint: Endpoint | None = None
     startup_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     cost_per_1k_tokens: float = Field(default=0.0, ge=0, alias="costPer1kTokens")
+    capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
 
     @model_validator(mode="after")
     def _endpoint_is_not_spawned(self) -> PoolSpec:
         if self.endpoint is not None and self.engine_args:
             raise ValueError("engineArgs apply to engines llorch spawns; a pool with endpoint has none")
+        if self.endpoint is not None and self.gpus.count:
+            raise ValueError("gpus apply to engines llorch spawns; a pool with endpoint places nothing")
         return self
 
 

@@ -32,28 +32,29 @@ def command_hash(argv: Sequence[str], env: Mapping[str, str]) -> str:
 
 @dataclass
 class WorkerProcess:
-    """One spawned engine process and what is known of how it ended."""
+    """One engine process, spawned by this daemon or adopted from an earlier one."""
 
+    pid: int
     argv: list[str]
     log_path: Path
-    popen: subprocess.Popen[bytes]
     started_at: float
     create_time: float
+    adopted: bool = False
     exited: threading.Event = field(default_factory=threading.Event)
     stopping: bool = False
+    exit_code: int | None = None
 
     @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.popen.returncode if self.exited.is_set() else None
+    def alive(self) -> bool:
+        return not self.exited.is_set()
 
     def exit_reason(self) -> str:
-        code = self.returncode
-        if code is None:
+        if self.alive:
             return "running"
+        code = self.exit_code
+        if code is None:
+            # Only a parent learns a child's exit status; an adopted worker's went to init.
+            return "exited (status unknown: adopted from an earlier llorchd)"
         if code < 0:
             return f"killed by {signal.Signals(-code).name}"
         return f"exited with code {code}"
@@ -61,7 +62,7 @@ class WorkerProcess:
     def stop(self, grace: float) -> None:
         """SIGTERM the whole group, SIGKILL it after `grace` seconds; returns once it is gone."""
         self.stopping = True
-        if self.exited.is_set():
+        if not self.alive:
             return
         self._signal_group(signal.SIGTERM)
         if not self.exited.wait(grace):
@@ -107,20 +108,63 @@ def spawn(
     except psutil.Error:
         create_time = time.time()
     worker = WorkerProcess(
-        argv=list(argv), log_path=log_path, popen=popen, started_at=time.time(), create_time=create_time
+        pid=popen.pid, argv=list(argv), log_path=log_path, started_at=time.time(), create_time=create_time
     )
+    _watch(worker, popen.wait, on_exit)
+    return worker
 
-    def watch() -> None:
-        popen.wait()
+
+def adopt(
+    *,
+    pid: int,
+    create_time: float,
+    argv: Sequence[str],
+    log_path: Path,
+    started_at: float,
+    on_exit: Callable[[WorkerProcess], None] | None = None,
+) -> WorkerProcess | None:
+    """Take over a worker an earlier llorchd spawned, if that very process still runs.
+
+    The create time guards against a recycled pid. Its output keeps going to the log file it
+    inherited. None when the process is gone or is not the one recorded.
+    """
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - create_time) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except psutil.Error:
+        return None
+    worker = WorkerProcess(
+        pid=pid,
+        argv=list(argv),
+        log_path=log_path,
+        started_at=started_at,
+        create_time=create_time,
+        adopted=True,
+    )
+    _watch(worker, lambda: _wait_foreign(proc), on_exit)
+    return worker
+
+
+def _wait_foreign(proc: psutil.Process) -> None:
+    # psutil polls for processes that are not our children; it cannot return their status.
+    with contextlib.suppress(psutil.Error):
+        proc.wait()
+
+
+def _watch(
+    worker: WorkerProcess, wait: Callable[[], int | None], on_exit: Callable[[WorkerProcess], None] | None
+) -> None:
+    def run() -> None:
+        worker.exit_code = wait()
         worker.exited.set()
         if on_exit is not None:
             try:
                 on_exit(worker)
             except Exception:
-                log.exception("exit callback for pid %d failed", popen.pid)
+                log.exception("exit callback for pid %d failed", worker.pid)
 
-    threading.Thread(target=watch, name=f"watch-{popen.pid}", daemon=True).start()
-    return worker
+    threading.Thread(target=run, name=f"watch-{worker.pid}", daemon=True).start()
 
 
 def tail(path: Path, lines: int = 20) -> list[str]:

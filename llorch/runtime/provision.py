@@ -284,3 +284,23 @@ def _tail(text: str) -> str:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# What each engine's launcher is called where its own packages install it.
+LAUNCHERS = {"vllm": "vllm", "tgi": "text-generation-launcher", "triton": "tritonserver"}
+
+
+def find_engine(engine: str, configured: Path | None = None) -> Path:
+    """The launcher of an engine llorch does not build (vLLM, TGI, Triton): configured, else PATH."""
+    if configured is not None:
+        if not (configured.is_file() and os.access(configured, os.X_OK)):
+            raise ProvisionError(f"{engine} launcher {configured} does not exist or is not executable")
+        return configured
+    name = LAUNCHERS[engine]
+    found = shutil.which(name)
+    if found is None:
+        raise ProvisionError(
+            f"{engine} is not installed here: put `{name}` on PATH or set engines.{engine}.binary "
+            "(or run it yourself and give the pool an endpoint)"
+        )
+    return Path(found)

@@ -30,8 +30,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_key ON events (key, last_at);
 CREATE TABLE IF NOT EXISTS workers (
-    replica_id TEXT PRIMARY KEY, pool TEXT NOT NULL, pid INTEGER NOT NULL, create_time REAL NOT NULL,
-    port INTEGER NOT NULL, command_hash TEXT NOT NULL, log_path TEXT NOT NULL, started_at REAL NOT NULL
+    replica_id TEXT PRIMARY KEY, pool TEXT NOT NULL, idx INTEGER NOT NULL, pid INTEGER NOT NULL,
+    create_time REAL NOT NULL, port INTEGER NOT NULL, command_hash TEXT NOT NULL, log_path TEXT NOT NULL,
+    started_at REAL NOT NULL, gpus TEXT NOT NULL, tensor_split TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pool_runtime (
+    pool TEXT PRIMARY KEY, draining INTEGER NOT NULL, drain_deadline REAL, reload_token TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, pool TEXT NOT NULL, replica_id TEXT, state TEXT NOT NULL, correlation_id TEXT,
@@ -67,14 +71,29 @@ class Event:
 
 @dataclass(frozen=True)
 class WorkerRecord:
+    """A spawned engine process, kept so a restarted llorchd can adopt it."""
+
     replica_id: str
     pool: str
+    index: int
     pid: int
     create_time: float
     port: int
     command_hash: str
     log_path: str
     started_at: float
+    gpus: tuple[int, ...] = ()
+    tensor_split: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolRuntime:
+    """What a person asked of a pool at run time (drain, reload): never written into manifests."""
+
+    pool: str
+    draining: bool = False
+    drain_deadline: float | None = None
+    reload_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -187,16 +206,19 @@ class StateDB:
     def save_worker(self, record: WorkerRecord) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO workers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO workers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.replica_id,
                     record.pool,
+                    record.index,
                     record.pid,
                     record.create_time,
                     record.port,
                     record.command_hash,
                     record.log_path,
                     record.started_at,
+                    json.dumps(record.gpus),
+                    json.dumps(record.tensor_split),
                 ),
             )
 
@@ -210,7 +232,26 @@ class StateDB:
         )
         with self._lock:
             rows = self._conn.execute(query, (pool,) if pool is not None else ()).fetchall()
-        return [WorkerRecord(*row) for row in rows]
+        return [
+            WorkerRecord(*row[:9], gpus=tuple(json.loads(row[9])), tensor_split=tuple(json.loads(row[10])))  # type: ignore[misc]
+            for row in rows
+        ]
+
+    def pool_runtime(self, pool: str) -> PoolRuntime:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT draining, drain_deadline, reload_token FROM pool_runtime WHERE pool = ?", (pool,)
+            ).fetchone()
+        if row is None:
+            return PoolRuntime(pool)
+        return PoolRuntime(pool, draining=bool(row[0]), drain_deadline=row[1], reload_token=row[2])
+
+    def save_pool_runtime(self, runtime: PoolRuntime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO pool_runtime VALUES (?, ?, ?, ?)",
+                (runtime.pool, int(runtime.draining), runtime.drain_deadline, runtime.reload_token),
+            )
 
     def save_task(self, record: TaskRecord) -> None:
         with self._tx() as conn:

@@ -27,8 +27,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from llorch.cli import ctl as ctl_module
 from llorch.cli.ctl import main
-from tests.cli.test_render import BROKEN, MODEL, POLICY, POOL
+from tests.cli.test_render import BROKEN, CAPABILITIES, HEALTH, MODEL, POLICY, POOL, REPLICASETS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,6 +75,8 @@ class FakeLlorchd:
     """Key → the action /v1/manifests reports for it; "created" when absent."""
     token: str | None = None
     """When set, requests without `Authorization: Bearer <token>` get 401."""
+    health: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Pool → the answers its health endpoint gives in turn, the last one from then on; HEALTH when absent."""
     streaming: threading.Event = field(default_factory=threading.Event)
     canceled: threading.Event = field(default_factory=threading.Event)
 
@@ -130,7 +133,13 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
 
         def _route(self, seen: Seen) -> None:
             parts = seen.path.strip("/").split("/")
-            if seen.method == "GET" and parts[:1] == ["v1"] and len(parts) == 2 and parts[1] in LISTS:
+            if parts[:2] == ["v1", "pools"] and len(parts) == 4 and parts[3] in POOL_ACTIONS:
+                self._pool_action(seen, parts[2], parts[3])
+            elif seen.method == "GET" and seen.path == "/v1/capabilities":
+                self._json(200, CAPABILITIES)
+            elif seen.method == "GET" and seen.path == "/v1/replicasets":
+                self._json(200, REPLICASETS)
+            elif seen.method == "GET" and parts[:1] == ["v1"] and len(parts) == 2 and parts[1] in LISTS:
                 self._json(200, LISTS[parts[1]])
             elif seen.method == "GET" and len(parts) == 3 and parts[1] in LISTS and parts[2] != "events":
                 self._object(parts[1], parts[2])
@@ -156,6 +165,24 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
                     self._json(200, {**item, "events": item.get("events", [])})
                     return
             self._json(404, _error("NOT_FOUND", f"no {LISTS[plural]['kind'][:-4]}/{name}"))
+
+        def _pool_action(self, seen: Seen, name: str, action: str) -> None:
+            """drain, resume, reload (POST) and health (GET) of a pool, as llorchd answers them."""
+            if seen.method != POOL_ACTIONS[action]:
+                self._json(405, _error("METHOD_NOT_ALLOWED", f"{seen.method} {seen.path}"))
+            elif name not in {item["metadata"]["name"] for item in LISTS["pools"]["items"]}:
+                self._json(404, _error("NOT_FOUND", f"no Pool/{name}"))
+            elif action == "health":
+                answers = fake.health.get(name) or [{**HEALTH, "pool": name}]
+                self._json(200, answers.pop(0) if len(answers) > 1 else answers[0])
+            elif action == "drain":
+                body = json.loads(seen.body)
+                deadline = int(time.time() * 1000) + body.get("deadline_ms", 60_000)
+                self._json(202, {"pool": name, "draining": True, "drain_deadline_ms": deadline})
+            elif action == "resume":
+                self._json(202, {"pool": name, "draining": False})
+            else:
+                self._json(202, {"pool": name, "reload_token": "a1b2c3d4"})
 
         def _manifests(self, seen: Seen) -> None:
             source = seen.query["source"]
@@ -250,6 +277,8 @@ def _second_pool() -> dict[str, Any]:
     chat["errors"] = [BROKEN]
     return chat
 
+
+POOL_ACTIONS = {"drain": "POST", "resume": "POST", "reload": "POST", "health": "GET"}
 
 LISTS: dict[str, dict[str, Any]] = {
     "pools": {"kind": "PoolList", "items": [POOL, _second_pool()], "manifestErrors": [BROKEN]},
@@ -392,6 +421,78 @@ def test_get_missing_object(fake_llorchd: FakeLlorchd) -> None:
     _clean(result)
 
 
+def test_get_capabilities(fake_llorchd: FakeLlorchd) -> None:
+    for alias in ("capabilities", "caps", "capability"):
+        result = ctl(fake_llorchd, "get", alias)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert lines[0].split() == [
+            "POOL",
+            "ENGINE",
+            "VERSION",
+            "MODEL",
+            "CTX",
+            "MAX-OUT",
+            "SLOTS",
+            "READY",
+            "QUEUE",
+            "FEATURES",
+        ]
+        assert lines[1].split() == [
+            "demo",
+            "llamacpp",
+            "b4521",
+            "tiny-llama",
+            "1024",
+            "1024",
+            "8",
+            "1",
+            "64/reject",
+            "streaming,completion,seed",
+        ]
+        assert len(lines) == 3
+        assert fake_llorchd.last("GET").path == "/v1/capabilities"
+
+
+def test_get_capabilities_raw_and_named(fake_llorchd: FakeLlorchd) -> None:
+    assert json.loads(ctl(fake_llorchd, "get", "caps", "-o", "json").stdout) == CAPABILITIES
+    assert yaml.safe_load(ctl(fake_llorchd, "get", "caps", "-o", "yaml").stdout) == CAPABILITIES
+    named = ctl(fake_llorchd, "get", "caps/chat").stdout.splitlines()
+    assert [line.split()[0] for line in named] == ["POOL", "chat"]
+    raw = json.loads(ctl(fake_llorchd, "get", "caps", "chat", "-o", "json").stdout)
+    assert [p["pool"] for p in raw["pools"]] == ["chat"]
+    assert raw["api_version"] == "v1"
+    missing = ctl(fake_llorchd, "get", "caps", "nope")
+    assert missing.exit_code == 1
+    assert missing.stderr == "error: no pool named nope in llorchd's pools\n"
+    _clean(missing)
+
+
+def test_get_replicasets(fake_llorchd: FakeLlorchd) -> None:
+    for alias in ("replicasets", "rs", "ReplicaSet"):
+        result = ctl(fake_llorchd, "get", alias)
+        assert result.exit_code == 0, result.output
+        assert [line.split() for line in result.stdout.splitlines()] == [
+            ["NAME", "ENGINE", "VERSION", "REPLICAS", "SLOTS", "LOAD"],
+            ["demo", "llamacpp", "b4521", "2", "3/4", "25%"],
+            ["chat", "llamacpp", "<none>", "0", "0/0", "0%"],
+        ]
+        assert fake_llorchd.last("GET").path == "/v1/replicasets"
+
+
+def test_get_replicasets_wide_raw_and_names(fake_llorchd: FakeLlorchd) -> None:
+    wide = ctl(fake_llorchd, "get", "rs", "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "ENGINE", "VERSION", "REPLICAS", "SLOTS", "LOAD", "STATE", "GPUS"]
+    assert wide[2].split() == ["demo-0", "3/4", "25%", "Ready", "0,1"]
+    assert wide[2].startswith("  demo-0")
+    assert wide[3].split() == ["demo-1", "0/0", "<none>", "BackOff", "cpu"]
+    assert yaml.safe_load(ctl(fake_llorchd, "get", "rs", "-o", "yaml").stdout) == REPLICASETS
+    assert json.loads(ctl(fake_llorchd, "get", "rs", "-o", "json").stdout) == REPLICASETS
+    assert ctl(fake_llorchd, "get", "rs", "-o", "name").stdout == "replicaset/demo\nreplicaset/chat\n"
+    one = ctl(fake_llorchd, "get", "rs/demo").stdout.splitlines()
+    assert [line.split()[0] for line in one] == ["NAME", "demo"]
+
+
 # -- describe, delete -------------------------------------------------------------------------------
 
 
@@ -425,6 +526,190 @@ def test_delete(fake_llorchd: FakeLlorchd) -> None:
 
 def test_delete_needs_a_name(fake_llorchd: FakeLlorchd) -> None:
     assert ctl(fake_llorchd, "delete", "pool").exit_code == 2
+
+
+def test_describe_pool_with_runtime_status(
+    fake_llorchd: FakeLlorchd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drained = copy.deepcopy(POOL)
+    drained["metadata"]["name"] = "drained"
+    drained["status"].update(
+        draining=True, drainDeadline=time.time() + 3600 + 30, readyReplicas=0, vramEstimate="~5.1 GiB"
+    )
+    drained["status"]["replicaStatuses"][1]["phase"] = "Pending"
+    drained["status"]["replicaStatuses"][1]["reason"] = "0/2 GPUs fit: GPU0 has 1.0 GiB free"
+    items = [*LISTS["pools"]["items"], drained]
+    monkeypatch.setitem(LISTS, "pools", {**LISTS["pools"], "items": items})
+    lines = ctl(fake_llorchd, "describe", "pool/drained").stdout.splitlines()
+    assert "  VRAM estimate:        ~5.1 GiB" in lines
+    assert "  Draining:             yes (deadline in 1h)" in lines
+    assert "  demo-1 pending: 0/2 GPUs fit: GPU0 has 1.0 GiB free" in lines
+    listing = ctl(fake_llorchd, "get", "pools").stdout.splitlines()
+    assert listing[3].split()[:6] == ["drained", "tiny-llama", "llamacpp", "0/2", "3/4", "Drained"]
+
+
+# -- drain, resume, reload, health ------------------------------------------------------------------
+
+
+def test_drain_both_spellings_default_deadline(fake_llorchd: FakeLlorchd) -> None:
+    for args in (["pool/demo"], ["pool", "demo"], ["po/demo"]):
+        result = ctl(fake_llorchd, "drain", *args)
+        assert (result.exit_code, result.stdout, result.stderr) == (
+            0,
+            "pool/demo draining (deadline 60s)\n",
+            "",
+        )
+        sent = fake_llorchd.last("POST", "/v1/pools/demo/drain")
+        assert json.loads(sent.body) == {"deadline_ms": 60_000}
+        assert sent.headers["content-type"] == "application/json"
+    assert [r.path for r in fake_llorchd.requests] == ["/v1/pools/demo/drain"] * 3  # no --wait: no polling
+
+
+@pytest.mark.parametrize(
+    ("deadline", "millis", "shown"),
+    [
+        ("90s", 90_000, "90s"),
+        ("2m", 120_000, "120s"),
+        ("500ms", 500, "0.5s"),
+        ("45", 45_000, "45s"),
+        ("1.5", 1_500, "1.5s"),
+        ("1h", 3_600_000, "3600s"),
+    ],
+)
+def test_drain_deadline_spellings(fake_llorchd: FakeLlorchd, deadline: str, millis: int, shown: str) -> None:
+    result = ctl(fake_llorchd, "drain", "pool/demo", "--deadline", deadline)
+    assert (result.exit_code, result.stdout) == (0, f"pool/demo draining (deadline {shown})\n")
+    assert json.loads(fake_llorchd.last("POST").body) == {"deadline_ms": millis}
+
+
+@pytest.mark.parametrize("deadline", ["soon", "-5s", "5 min", "1d", ""])
+def test_drain_bad_deadline_is_a_usage_error(fake_llorchd: FakeLlorchd, deadline: str) -> None:
+    result = ctl(fake_llorchd, "drain", "pool/demo", "--deadline", deadline)
+    assert result.exit_code == 2
+    assert "Invalid value for '--deadline'" in result.stderr
+    assert fake_llorchd.requests == []
+
+
+def test_drain_wait_polls_health_until_no_replica_runs(
+    fake_llorchd: FakeLlorchd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ctl_module, "DRAIN_POLL_SECONDS", 0.01)
+    replica = HEALTH["replicas"][0]
+    fake_llorchd.health["demo"] = [
+        {**HEALTH, "draining": True, "replicas": [{**replica, "phase": "Terminating"}]},
+        {**HEALTH, "draining": True, "replicas": [{**replica, "phase": "Terminating"}, {"id": "demo-1"}]},
+        {**HEALTH, "draining": True, "replicas": [{**replica, "phase": "Stopped"}]},
+        {**HEALTH, "draining": True, "replicas": []},
+    ]
+    result = ctl(fake_llorchd, "drain", "pool/demo", "--wait", "--deadline", "2m")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "pool/demo draining (deadline 120s)\npool/demo drained\n"
+    assert [(r.method, r.path) for r in fake_llorchd.requests] == [
+        ("POST", "/v1/pools/demo/drain"),
+        ("GET", "/v1/pools/demo/health"),
+        ("GET", "/v1/pools/demo/health"),
+        ("GET", "/v1/pools/demo/health"),  # every replica Stopped: done, the empty list is not needed
+    ]
+
+
+def test_drain_wait_on_an_empty_pool_returns_at_once(
+    fake_llorchd: FakeLlorchd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ctl_module, "DRAIN_POLL_SECONDS", 30.0)  # a sleep would time the test out
+    fake_llorchd.health["demo"] = [{**HEALTH, "replicas": []}]
+    result = ctl(fake_llorchd, "drain", "pool/demo", "--wait")
+    assert result.stdout.splitlines() == ["pool/demo draining (deadline 60s)", "pool/demo drained"]
+
+
+def test_drain_missing_pool(fake_llorchd: FakeLlorchd) -> None:
+    result = ctl(fake_llorchd, "drain", "pool/nope", "--wait")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == "error: no Pool/nope (NOT_FOUND)\n"
+    assert [r.path for r in fake_llorchd.requests] == ["/v1/pools/nope/drain"]
+    _clean(result)
+
+
+@pytest.mark.parametrize("verb", ["drain", "resume", "reload", "health"])
+def test_pool_verbs_need_a_pool(fake_llorchd: FakeLlorchd, verb: str) -> None:
+    nameless = ctl(fake_llorchd, verb, "pool")
+    assert nameless.exit_code == 2
+    assert f"llorchctl {verb} pool/demo" in nameless.stderr
+    other = ctl(fake_llorchd, verb, "model/tiny-llama")
+    assert (other.exit_code, other.stderr) == (1, f"error: {verb} works on pools, not models\n")
+    unknown = ctl(fake_llorchd, verb, "node/gpu-box")
+    assert unknown.exit_code == 1
+    assert unknown.stderr.startswith("error: unknown resource type 'node'")
+    assert fake_llorchd.requests == []
+    _clean(other)
+
+
+def test_resume(fake_llorchd: FakeLlorchd) -> None:
+    for args in (["pool/demo"], ["pool", "demo"]):
+        result = ctl(fake_llorchd, "resume", *args)
+        assert (result.exit_code, result.stdout) == (0, "pool/demo resumed\n")
+        assert fake_llorchd.last("POST").path == "/v1/pools/demo/resume"
+    missing = ctl(fake_llorchd, "resume", "pool/nope")
+    assert (missing.exit_code, missing.stderr) == (1, "error: no Pool/nope (NOT_FOUND)\n")
+
+
+def test_reload(fake_llorchd: FakeLlorchd) -> None:
+    result = ctl(fake_llorchd, "reload", "pool/demo")
+    assert (result.exit_code, result.stdout) == (0, "pool/demo reload started (rolling restart)\n")
+    sent = fake_llorchd.last("POST")
+    assert sent.path == "/v1/pools/demo/reload"
+    assert json.loads(sent.body) == {}
+    several = ctl(fake_llorchd, "reload", "pool", "demo", "chat")
+    assert several.stdout.splitlines() == [
+        "pool/demo reload started (rolling restart)",
+        "pool/chat reload started (rolling restart)",
+    ]
+
+
+def test_health(fake_llorchd: FakeLlorchd) -> None:
+    result = ctl(fake_llorchd, "health", "pool/demo")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Pool: demo  live: yes  ready: yes  draining: no  slots: 1/4 busy  queue: 0"
+    assert lines[1] == "Last error: demo-1: exited with code 1"
+    assert lines[2].split() == [
+        "ID",
+        "PHASE",
+        "GPUS",
+        "PORT",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "SLOTS",
+        "LAST-ERROR",
+    ]
+    assert lines[3].split() == [
+        "demo-0",
+        "Ready",
+        "0:RTX",
+        "3090",
+        "41001",
+        "4242",
+        "2h",
+        "0",
+        "1/4",
+        "<none>",
+    ]
+    assert fake_llorchd.last("GET").path == "/v1/pools/demo/health"
+    assert ctl(fake_llorchd, "health", "pool", "demo").stdout == result.stdout
+
+
+def test_health_raw(fake_llorchd: FakeLlorchd) -> None:
+    assert json.loads(ctl(fake_llorchd, "health", "pool/demo", "-o", "json").stdout) == HEALTH
+    assert yaml.safe_load(ctl(fake_llorchd, "health", "pool/demo", "-o", "yaml").stdout) == HEALTH
+    both = json.loads(ctl(fake_llorchd, "health", "pool", "demo", "chat", "-o", "json").stdout)
+    assert [answer["pool"] for answer in both] == ["demo", "chat"]
+    assert ctl(fake_llorchd, "health", "pool/demo", "-o", "wide").exit_code == 2
+
+
+def test_health_missing_pool(fake_llorchd: FakeLlorchd) -> None:
+    result = ctl(fake_llorchd, "health", "pool/nope")
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", "error: no Pool/nope (NOT_FOUND)\n")
+    _clean(result)
 
 
 # -- apply, diff ------------------------------------------------------------------------------------

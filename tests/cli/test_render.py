@@ -164,6 +164,117 @@ POLICY: dict[str, Any] = {
     "errors": [],
 }
 
+HEALTH: dict[str, Any] = {
+    "pool": "demo",
+    "live": True,
+    "ready": True,
+    "draining": False,
+    "last_error": "demo-1: exited with code 1",
+    "metrics": {"slots_busy": 1, "slots_total": 4, "queue_depth": 0},
+    "replicas": [
+        {
+            "id": "demo-0",
+            "phase": "Ready",
+            "gpus": [{"index": 0, "name": "NVIDIA GeForce RTX 3090"}],
+            "port": 41001,
+            "pid": 4242,
+            "uptime_s": 7260.5,
+            "restarts": 0,
+            "last_error": None,
+            "slots_busy": 1,
+            "slots_total": 4,
+        },
+        {
+            "id": "demo-1",
+            "phase": "BackOff",
+            "gpus": [],
+            "port": 41002,
+            "pid": None,
+            "uptime_s": None,
+            "restarts": 3,
+            "last_error": "exited with code 1",
+            "slots_busy": 0,
+            "slots_total": 0,
+        },
+    ],
+}
+
+CAPABILITIES: dict[str, Any] = {
+    "api_version": "v1",
+    "pools": [
+        {
+            "pool": "demo",
+            "engine": "llamacpp",
+            "engine_version": "b4521",
+            "model": "tiny-llama",
+            "ctx_max": 1024,
+            "max_tokens_out": 1024,
+            "slots_per_replica": 4,
+            "slots_total": 8,
+            "replicas_ready": 1,
+            "supported_workloads": ["completion"],
+            "features": {
+                "streaming": True,
+                "completion": True,
+                "chat": False,
+                "seed": True,
+                "determinism": "best_effort",
+            },
+            "rate_limits": {"queue_capacity": 64, "overflow": "reject"},
+            "budgets": {"tokens": None, "wall_time_seconds": None, "cost": None},
+        },
+        {
+            "pool": "chat",
+            "engine": "llamacpp",
+            "engine_version": None,
+            "model": "qwen-7b",
+            "ctx_max": 8192,
+            "max_tokens_out": 2048,
+            "slots_per_replica": 1,
+            "slots_total": 1,
+            "replicas_ready": 0,
+            "supported_workloads": ["completion"],
+            "features": {
+                "streaming": True,
+                "completion": True,
+                "chat": True,
+                "seed": True,
+                "determinism": "strict",
+            },
+            "rate_limits": {"queue_capacity": 8, "overflow": "drop-lru"},
+            "budgets": {"tokens": 100000, "wall_time_seconds": None, "cost": None},
+        },
+    ],
+}
+
+REPLICASETS: dict[str, Any] = {
+    "replicasets": [
+        {
+            "id": "demo",
+            "engine": "llamacpp",
+            "engine_version": "b4521",
+            "load": 0.25,
+            "slots_total": 4,
+            "slots_free": 3,
+            "replicas": [
+                {"id": "demo-0", "state": "Ready", "gpus": [0, 1], "busy": 1, "slots": 4},
+                {"id": "demo-1", "state": "BackOff", "gpus": [], "busy": 0, "slots": 0},
+            ],
+            "slo": {},
+        },
+        {
+            "id": "chat",
+            "engine": "llamacpp",
+            "engine_version": None,
+            "load": 0,
+            "slots_total": 0,
+            "slots_free": 0,
+            "replicas": [],
+            "slo": {},
+        },
+    ]
+}
+
 BROKEN = {
     "file": "pool-demo.yaml",
     "line": 12,
@@ -269,6 +380,29 @@ def test_pool_status_precedence(obj: dict[str, Any], expected: str) -> None:
     assert render.pool_status(obj) == expected
 
 
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (pool(draining=True), "Draining"),  # over the Degraded reason (CrashLoopBackOff)
+        (pool(draining=True, readyReplicas=0, replicaStatuses=[]), "Drained"),
+        (pool(draining=True, blockedBy="ModelNotReady"), "Draining"),
+        ({**pool(draining=True), "errors": [BROKEN]}, "ManifestError"),
+        (pool(draining=False), "CrashLoopBackOff"),
+        (
+            pool(conditions=[{"type": "Degraded", "status": "True", "reason": "RolloutFailed"}]),
+            "RolloutFailed",
+        ),
+    ],
+)
+def test_pool_status_draining(obj: dict[str, Any], expected: str) -> None:
+    assert render.pool_status(obj) == expected
+
+
+def test_pool_table_shows_drained() -> None:
+    drained = pool(draining=True, drainDeadline=NOW - 5, readyReplicas=0, replicaStatuses=[])
+    assert columns(render.object_table("Pool", [drained], now=NOW))[1][5] == "Drained"
+
+
 def test_pool_never_reconciled_shows_zeros_and_unknown_age() -> None:
     fresh = {**POOL, "status": {}}
     rows = columns(render.object_table("Pool", [fresh], wide=True, now=NOW))
@@ -370,6 +504,7 @@ def test_describe_pool_has_every_section() -> None:
     assert columns(_line_starting(lines, "  demo-1"))[0] == [
         "demo-1",
         "BackOff",
+        "cpu",
         "<none>",
         "41002",
         "3",
@@ -408,6 +543,61 @@ def test_describe_pool_gpus() -> None:
     )
 
 
+def test_describe_pool_runtime_status() -> None:
+    obj = pool(
+        vramEstimate="~5.1 GiB per replica (weights 4.4 GiB, KV 0.6 GiB)",
+        draining=True,
+        drainDeadline=NOW + 45,
+        rollout={
+            "failedRevision": "3f2a1",
+            "message": "replica demo-1: exited with code 1 before it was ready",
+        },
+    )
+    obj["status"]["replicaStatuses"][0]["gpus"] = [
+        {"index": 0, "uuid": "GPU-1", "name": "NVIDIA GeForce RTX 3090"},
+        {"index": 1, "uuid": "GPU-2", "name": "NVIDIA GeForce RTX 3090"},
+    ]
+    obj["status"]["replicaStatuses"][1].update(
+        phase="Pending",
+        reason="0/2 GPUs fit: GPU0 has 1.2 GiB free, GPU1 has 0.8 GiB free (needs 5.1 GiB)",
+        lastError=None,
+    )
+    lines = render.describe("Pool", obj, now=NOW).splitlines()
+    assert "  VRAM estimate:        ~5.1 GiB per replica (weights 4.4 GiB, KV 0.6 GiB)" in lines
+    assert "  Draining:             yes (deadline in 45s)" in lines
+    rollout = "failed revision 3f2a1: replica demo-1: exited with code 1 before it was ready"
+    assert f"  Rollout:              {rollout}" in lines
+    header = columns(_line_starting(lines, "  ID"))[0]
+    assert header[:3] == ["ID", "PHASE", "GPUS"]
+    assert columns(_line_starting(lines, "  demo-0"))[0][:3] == ["demo-0", "Ready", "0:RTX 3090,1:RTX 3090"]
+    assert columns(_line_starting(lines, "  demo-1  "))[0][:3] == ["demo-1", "Pending", "cpu"]
+    pending = "  demo-1 pending: 0/2 GPUs fit: GPU0 has 1.2 GiB free, GPU1 has 0.8 GiB free (needs 5.1 GiB)"
+    assert lines.index(pending) > lines.index(_line_starting(lines, "  demo-1  "))
+    assert lines.index(pending) < lines.index("Events:")
+
+
+def test_describe_pool_leaves_out_what_is_not_there() -> None:
+    lines = render.describe(
+        "Pool", pool(draining=False, rollout=None, vramEstimate=None), now=NOW
+    ).splitlines()
+    assert not any(line.lstrip().startswith(("VRAM", "Draining", "Rollout")) for line in lines)
+    assert not any(" pending: " in line for line in lines)
+
+
+def test_drain_deadline_text() -> None:
+    assert render.drain_text(NOW + 90, NOW) == "yes (deadline in 1m)"
+    assert render.drain_text(NOW - 3, NOW) == "yes (deadline passed 3s ago)"
+    assert render.drain_text(None, NOW) == "yes"
+
+
+def test_gpu_list() -> None:
+    gpus = [{"index": 0, "name": "NVIDIA H100 80GB HBM3"}, {"index": 1, "name": "AMD Radeon RX 7900 XTX"}]
+    assert render.gpu_list(gpus) == "0:H100 80GB HBM3,1:AMD Radeon RX 7900 XTX"
+    assert render.gpu_list([{"index": 2}]) == "2"
+    assert render.gpu_list([0, 1]) == "0,1"
+    assert render.gpu_list([]) == render.gpu_list(None) == "cpu"
+
+
 def test_describe_model() -> None:
     lines = render.describe("Model", MODEL, now=NOW).splitlines()
     assert "  Source:     builtin:tiny-llama" in lines
@@ -428,6 +618,97 @@ def test_describe_policy() -> None:
 
 def _line_starting(lines: list[str], prefix: str) -> str:
     return next(line for line in lines if line.startswith(prefix))
+
+
+# -- health, capabilities, replica sets -------------------------------------------------------------
+
+
+def test_health() -> None:
+    lines = render.health(HEALTH).splitlines()
+    assert lines[0] == "Pool: demo  live: yes  ready: yes  draining: no  slots: 1/4 busy  queue: 0"
+    assert lines[1] == "Last error: demo-1: exited with code 1"
+    assert columns("\n".join(lines[2:])) == [
+        ["ID", "PHASE", "GPUS", "PORT", "PID", "UPTIME", "RESTARTS", "SLOTS", "LAST-ERROR"],
+        ["demo-0", "Ready", "0:RTX 3090", "41001", "4242", "2h", "0", "1/4", "<none>"],
+        ["demo-1", "BackOff", "cpu", "41002", "<none>", "<none>", "3", "0/0", "exited with code 1"],
+    ]
+
+
+def test_health_of_a_drained_pool() -> None:
+    drained = {
+        "pool": "demo",
+        "live": False,
+        "ready": False,
+        "draining": True,
+        "last_error": None,
+        "metrics": {"slots_busy": 0, "slots_total": 0, "queue_depth": 0},
+        "replicas": [],
+    }
+    assert render.health(drained).splitlines() == [
+        "Pool: demo  live: no  ready: no  draining: yes  slots: 0/0 busy  queue: 0",
+        "Replicas:  <none>",
+    ]
+    assert render.health({}).splitlines()[0].startswith("Pool: <none>  live: no")
+
+
+def test_capabilities_table() -> None:
+    assert columns(render.capabilities_table(CAPABILITIES["pools"])) == [
+        ["POOL", "ENGINE", "VERSION", "MODEL", "CTX", "MAX-OUT", "SLOTS", "READY", "QUEUE", "FEATURES"],
+        [
+            "demo",
+            "llamacpp",
+            "b4521",
+            "tiny-llama",
+            "1024",
+            "1024",
+            "8",
+            "1",
+            "64/reject",
+            "streaming,completion,seed",
+        ],
+        [
+            "chat",
+            "llamacpp",
+            "<none>",
+            "qwen-7b",
+            "8192",
+            "2048",
+            "1",
+            "0",
+            "8/drop-lru",
+            "streaming,completion,chat,seed",
+        ],
+    ]
+    assert render.true_features({"chat": False}) == render.true_features(None) == "<none>"
+
+
+def test_replicasets_table() -> None:
+    sets = REPLICASETS["replicasets"]
+    assert columns(render.replicasets_table(sets)) == [
+        ["NAME", "ENGINE", "VERSION", "REPLICAS", "SLOTS", "LOAD"],
+        ["demo", "llamacpp", "b4521", "2", "3/4", "25%"],
+        ["chat", "llamacpp", "<none>", "0", "0/0", "0%"],
+    ]
+
+
+def test_replicasets_wide_has_a_row_per_replica() -> None:
+    lines = render.replicasets_table(REPLICASETS["replicasets"], wide=True).splitlines()
+    assert columns("\n".join(lines)) == [
+        ["NAME", "ENGINE", "VERSION", "REPLICAS", "SLOTS", "LOAD", "STATE", "GPUS"],
+        ["demo", "llamacpp", "b4521", "2", "3/4", "25%"],
+        ["demo-0", "3/4", "25%", "Ready", "0,1"],
+        ["demo-1", "0/0", "<none>", "BackOff", "cpu"],
+        ["chat", "llamacpp", "<none>", "0", "0/0", "0%"],
+    ]
+    assert lines[2].startswith("  demo-0 ")
+    # The replica's cells sit under their own headers.
+    for header, cell in (("SLOTS", "3/4"), ("STATE", "Ready"), ("GPUS", "0,1")):
+        assert lines[2].index(cell) == lines[0].index(header)
+
+
+@pytest.mark.parametrize(("millis", "expected"), [(60_000, "60s"), (500, "0.5s"), (120_000, "120s")])
+def test_millis_text(millis: int, expected: str) -> None:
+    assert render.millis_text(millis) == expected
 
 
 # -- run --------------------------------------------------------------------------------------------

@@ -117,8 +117,11 @@ class Llorchd:
         return self.log.read_text(errors="replace")
 
 
-def read_sse(http: httpx.Client, url: str) -> list[tuple[str, dict[str, Any]]]:
-    frames: list[tuple[str, dict[str, Any]]] = []
+def read_sse(
+    http: httpx.Client, url: str, into: list[tuple[str, dict[str, Any]]] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Read an SSE stream to its end; frames are appended to `into` as they arrive."""
+    frames: list[tuple[str, dict[str, Any]]] = [] if into is None else into
     with http.stream("GET", url, timeout=60) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
         event = ""

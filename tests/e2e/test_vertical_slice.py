@@ -39,7 +39,7 @@ def test_apply_demo_and_stream_a_completion(llorchd: Llorchd) -> None:
     assert end["tokens_out"] == len(tokens) == 48
     assert end["finish_reason"] == "length"
     assert end["ttft_ms"] >= 0 and end["decode_ms"] >= 0
-    assert frames[0][1]["replica"] == "demo-0"
+    assert frames[0][1]["replica"].startswith("demo-0-")
 
     run = llorchd.ctl("run", "demo", "Hello", "--max-tokens", "16", "--seed", "7")
     assert run.stdout == "".join(t["t"] for t in tokens[:16])

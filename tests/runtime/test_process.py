@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from llorch.runtime.process import command_hash, spawn, stop_orphan, tail
+from llorch.runtime.process import adopt, command_hash, spawn, stop_orphan, tail
 
 PY = sys.executable
 
@@ -27,7 +27,7 @@ def test_worker_runs_in_its_own_process_group_and_logs(tmp_path: Path) -> None:
         assert "hello from worker" in tail(worker.log_path)[-1]
     finally:
         worker.stop(grace=5)
-    assert worker.returncode is not None and worker.exit_reason() == "killed by SIGTERM"
+    assert not worker.alive and worker.exit_reason() == "killed by SIGTERM"
 
 
 def test_stop_kills_a_worker_that_ignores_sigterm(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_exit_callback_reports_crashes(tmp_path: Path) -> None:
     codes: list[int | None] = []
 
     def on_exit(w: object) -> None:
-        codes.append(worker.returncode)
+        codes.append(worker.exit_code)
         seen.set()
 
     worker = spawn([PY, "-c", "raise SystemExit(3)"], env={}, log_path=tmp_path / "w.log", on_exit=on_exit)
@@ -78,7 +78,7 @@ def test_stop_orphan_checks_the_create_time(tmp_path: Path) -> None:
     worker = spawn([PY, "-c", "import time; time.sleep(60)"], env={}, log_path=tmp_path / "w.log")
     try:
         assert not stop_orphan(worker.pid, worker.create_time - 100, grace=1)
-        assert worker.returncode is None
+        assert worker.alive
         assert stop_orphan(worker.pid, worker.create_time, grace=5)
         assert worker.exited.wait(5)
     finally:
@@ -89,3 +89,30 @@ def test_command_hash_depends_on_argv_and_env() -> None:
     assert command_hash(["a", "b"], {}) == command_hash(["a", "b"], {})
     assert command_hash(["a", "b"], {}) != command_hash(["a b"], {})
     assert command_hash(["a"], {"X": "1"}) != command_hash(["a"], {"X": "2"})
+
+
+def test_adopt_takes_over_a_running_worker_and_notices_its_exit(tmp_path: Path) -> None:
+    original = spawn([PY, "-c", "import time; time.sleep(60)"], env={}, log_path=tmp_path / "w.log")
+    seen = threading.Event()
+    adopted = adopt(
+        pid=original.pid,
+        create_time=original.create_time,
+        argv=original.argv,
+        log_path=original.log_path,
+        started_at=original.started_at,
+        on_exit=lambda _: seen.set(),
+    )
+    assert adopted is not None and adopted.adopted and adopted.alive
+    assert (
+        adopt(
+            pid=original.pid,
+            create_time=original.create_time + 50,
+            argv=[],
+            log_path=tmp_path / "x",
+            started_at=0.0,
+        )
+        is None
+    )
+    adopted.stop(grace=5)
+    assert seen.wait(10) and not adopted.alive
+    assert "status unknown" in adopted.exit_reason()

@@ -6,7 +6,14 @@ from llorch.runtime.registry import Replica, ReplicaRegistry
 
 
 def replica(id_: str, pool: str = "demo", slots: int = 2) -> Replica:
-    return Replica(id=id_, pool=pool, engine="llamacpp", upstream=Upstream("http://x", "m"), slots=slots, adapter=LlamaCpp())
+    return Replica(
+        id=id_,
+        pool=pool,
+        engine="llamacpp",
+        upstream=Upstream("http://x", "m"),
+        slots=slots,
+        adapter=LlamaCpp(),
+    )
 
 
 def test_acquire_prefers_the_least_busy_replica_then_the_lowest_id() -> None:

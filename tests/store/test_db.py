@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llorch.store.db import EVENTS_KEPT_PER_OBJECT, StateDB, TaskRecord, WorkerRecord
+from llorch.store.db import EVENTS_KEPT_PER_OBJECT, PoolRuntime, StateDB, TaskRecord, WorkerRecord
 
 
 def test_generation_moves_only_when_the_spec_changes(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_event_history_is_bounded(tmp_path: Path) -> None:
 
 def test_workers_and_tasks(tmp_path: Path) -> None:
     db = StateDB(tmp_path / "s.sqlite")
-    record = WorkerRecord("demo-0", "demo", 123, 1.5, 4000, "abc", "/tmp/x.log", 2.0)
+    record = WorkerRecord("demo-0", "demo", 0, 123, 1.5, 4000, "abc", "/tmp/x.log", 2.0, (0, 1), (0.67, 0.33))
     db.save_worker(record)
     assert db.workers("demo") == [record]
     db.delete_worker("demo-0")
@@ -54,3 +54,11 @@ def test_workers_and_tasks(tmp_path: Path) -> None:
     )
     db.save_task(task)
     assert db.get_task("t1") == task
+
+
+def test_pool_runtime_defaults_and_persists(tmp_path: Path) -> None:
+    db = StateDB(tmp_path / "s.sqlite")
+    assert db.pool_runtime("demo") == PoolRuntime("demo")
+    db.save_pool_runtime(PoolRuntime("demo", draining=True, drain_deadline=5.0, reload_token="r1"))
+    db.close()
+    assert StateDB(tmp_path / "s.sqlite").pool_runtime("demo") == PoolRuntime("demo", True, 5.0, "r1")

@@ -56,7 +56,12 @@ class LlamaCpp:
             env["CUDA_VISIBLE_DEVICES"] = gpus.cuda_visible_devices
             argv += ["--n-gpu-layers", str(spec.gpus.layers if spec.gpus.layers is not None else 999)]
             if len(gpus.indexes) > 1:
-                argv += ["--split-mode", "layer", "--tensor-split", ",".join(f"{s:g}" for s in gpus.tensor_split)]
+                argv += [
+                    "--split-mode",
+                    "layer",
+                    "--tensor-split",
+                    ",".join(f"{s:g}" for s in gpus.tensor_split),
+                ]
         argv += spec.engine_args
         return Launch(argv=argv, env=env)
 

@@ -1,0 +1,135 @@
+"""/v1/capabilities and /v1/replicasets: what each pool can do and how loaded it is right now.
+
+A client sizes its concurrency from these: run at most `slots_total` tasks per pool at once
+(more only queue), and keep `max_tokens` within `max_tokens_out`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from llorch.api.context import AppContext
+from llorch.dataplane.policies import policy_for
+from llorch.resources import Pool
+from llorch.resources.wire import (
+    BudgetLimits,
+    Capabilities,
+    Features,
+    PoolCapabilities,
+    RateLimits,
+    ReplicaLoad,
+    ReplicaSet,
+    ReplicaSets,
+    Slo,
+)
+
+API_VERSION = "v1"
+DEFAULT_QUEUE = RateLimits(queue_capacity=64, overflow="reject")
+
+
+def _pools(ctx: AppContext) -> list[Pool]:
+    return [e.obj for e in ctx.store.entries("Pool") if isinstance(e.obj, Pool)]
+
+
+def _engine_version(status: dict[str, Any]) -> str | None:
+    return next(
+        (r["engineVersion"] for r in status.get("replicaStatuses", []) if r.get("engineVersion")), None
+    )
+
+
+def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
+    spec = pool.spec
+    status = ctx.db.get_status(f"Pool/{pool.metadata.name}") or {}
+    policy = policy_for(ctx.store, pool)
+    overrides = spec.capabilities
+    return PoolCapabilities(
+        pool=pool.metadata.name,
+        engine=spec.engine.value,
+        engine_version=_engine_version(status),
+        model=spec.model,
+        ctx_max=spec.context,
+        max_tokens_out=min(overrides.max_tokens_out or spec.context, spec.context),
+        slots_per_replica=spec.slots,
+        slots_total=int(status.get("slotsTotal", 0)),
+        replicas_ready=int(status.get("readyReplicas", 0)),
+        replicas_desired=spec.replicas,
+        supported_workloads=["completion"],
+        features=Features(
+            chat=bool(overrides.chat),
+            determinism=policy.spec.determinism.default if policy is not None else "best_effort",
+        ),
+        rate_limits=(
+            RateLimits(
+                queue_capacity=policy.spec.admission.queue_capacity,
+                overflow=policy.spec.admission.overflow.value,
+            )
+            if policy is not None
+            else DEFAULT_QUEUE
+        ),
+        budgets=(
+            BudgetLimits(
+                tokens=policy.spec.budgets.tokens,
+                wall_time_seconds=policy.spec.budgets.wall_time_seconds,
+                cost=policy.spec.budgets.cost,
+            )
+            if policy is not None
+            else BudgetLimits()
+        ),
+        policy=policy.metadata.name if policy is not None else None,
+    )
+
+
+def replica_set(ctx: AppContext, pool: Pool) -> ReplicaSet:
+    name = pool.metadata.name
+    status = ctx.db.get_status(f"Pool/{name}") or {}
+    live = {r.id: r for r in ctx.registry.replicas(name)}
+    replicas = [
+        ReplicaLoad(
+            id=r["id"],
+            state=r["phase"],
+            gpus=[g["index"] for g in r.get("gpus", [])],
+            busy=live[r["id"]].busy if r["id"] in live else 0,
+            slots=pool.spec.slots,
+        )
+        for r in status.get("replicaStatuses", [])
+    ]
+    serving = [r for r in live.values() if not r.draining]
+    total = sum(r.slots for r in serving)
+    busy = sum(r.busy for r in serving)
+    return ReplicaSet(
+        id=name,
+        engine=pool.spec.engine.value,
+        engine_version=_engine_version(status),
+        load=round(busy / total, 3) if total else 0.0,
+        slots_total=total,
+        slots_free=total - busy,
+        replicas=replicas,
+        slo=Slo(service_time_ms=ctx.tasks.service_time_ms(name), queue_depth=ctx.tasks.queue_depth(name)),
+    )
+
+
+class CapabilitiesResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = Capabilities(
+            api_version=API_VERSION, pools=[pool_capabilities(self._ctx, p) for p in _pools(self._ctx)]
+        )
+        resp.media = body.model_dump(mode="json")
+
+
+class ReplicaSetsResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = ReplicaSets(replicasets=[replica_set(self._ctx, p) for p in _pools(self._ctx)])
+        resp.media = body.model_dump(mode="json")
+
+
+def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
+    app.add_route("/v1/capabilities", CapabilitiesResource(ctx))
+    app.add_route("/v1/replicasets", ReplicaSetsResource(ctx))

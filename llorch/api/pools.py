@@ -1,0 +1,162 @@
+"""/v1/pools/{name}/drain, /resume, /reload, /health: what a person asks of a pool at run time.
+
+Drain and reload state lives in sqlite, never in the manifest, and survives a restart.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import falcon
+from pydantic import BaseModel, ConfigDict, Field
+
+from llorch.api.context import AppContext
+from llorch.api.errors import ApiError
+from llorch.resources import Pool
+from llorch.store.db import PoolRuntime
+
+DEFAULT_DRAIN_DEADLINE_MS = 60_000
+
+
+class DrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    deadline_ms: int = Field(default=DEFAULT_DRAIN_DEADLINE_MS, ge=0, le=86_400_000)
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_model_ref: str | None = None
+
+
+def _pool(ctx: AppContext, name: str) -> Pool:
+    entry = ctx.store.get(f"Pool/{name}")
+    if entry is None or not isinstance(entry.obj, Pool):
+        raise falcon.HTTPNotFound(description=f"no Pool/{name}")
+    return entry.obj
+
+
+def _body(req: falcon.Request) -> dict[str, Any]:
+    if not req.content_length:
+        return {}
+    media = req.get_media()
+    if not isinstance(media, dict):
+        raise ApiError("INVALID_PARAMS", "the body must be a JSON object")
+    return media
+
+
+class DrainResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        _pool(self._ctx, name)
+        body = DrainRequest.model_validate(_body(req))
+        deadline = time.time() + body.deadline_ms / 1000
+        runtime = self._ctx.db.pool_runtime(name)
+        self._ctx.db.save_pool_runtime(
+            PoolRuntime(name, draining=True, drain_deadline=deadline, reload_token=runtime.reload_token)
+        )
+        for replica in self._ctx.registry.replicas(name):
+            self._ctx.registry.set_draining(replica.id)
+        self._ctx.tasks.drain_queued(name)
+        self._ctx.db.record_event(
+            f"Pool/{name}", "Normal", "Draining", f"drain requested, deadline {body.deadline_ms} ms"
+        )
+        self._ctx.changed({f"Pool/{name}"})
+        resp.status = falcon.HTTP_202
+        resp.media = {"pool": name, "draining": True, "drain_deadline_ms": int(deadline * 1000)}
+
+
+class ResumeResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        _pool(self._ctx, name)
+        runtime = self._ctx.db.pool_runtime(name)
+        self._ctx.db.save_pool_runtime(PoolRuntime(name, reload_token=runtime.reload_token))
+        if runtime.draining:
+            self._ctx.db.record_event(
+                f"Pool/{name}", "Normal", "Resumed", "drain lifted; replicas start again"
+            )
+        self._ctx.changed({f"Pool/{name}"})
+        resp.status = falcon.HTTP_202
+        resp.media = {"pool": name, "draining": False}
+
+
+class ReloadResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        pool = _pool(self._ctx, name)
+        body = ReloadRequest.model_validate(_body(req))
+        if body.new_model_ref is not None and body.new_model_ref != pool.spec.model:
+            # The manifest is the user's: switching models is an edit of spec.model, which rolls
+            # the pool the same way; llorch never rewrites the file behind their back.
+            raise ApiError(
+                "INVALID_PARAMS",
+                f"to serve {body.new_model_ref!r}, set spec.model in the Pool's manifest "
+                "(it rolls the same way)",
+            )
+        runtime = self._ctx.db.pool_runtime(name)
+        token = uuid.uuid4().hex[:8]
+        self._ctx.db.save_pool_runtime(
+            PoolRuntime(
+                name, draining=runtime.draining, drain_deadline=runtime.drain_deadline, reload_token=token
+            )
+        )
+        self._ctx.db.record_event(f"Pool/{name}", "Normal", "Reload", f"rolling restart requested ({token})")
+        self._ctx.changed({f"Pool/{name}"})
+        resp.status = falcon.HTTP_202
+        resp.media = {"pool": name, "reload_token": token}
+
+
+class HealthResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        _pool(self._ctx, name)
+        status = self._ctx.db.get_status(f"Pool/{name}") or {}
+        # Status is written per reconcile; slot use changes per task, so it comes from the registry.
+        live = {r.id: r for r in self._ctx.registry.replicas(name)}
+        now = time.time()
+        replicas = [
+            {
+                "id": r["id"],
+                "phase": r["phase"],
+                "gpus": [{"index": g["index"], "name": g["name"]} for g in r.get("gpus", [])],
+                "port": r.get("port"),
+                "pid": r.get("pid"),
+                "uptime_s": round(now - r["readyAt"], 1) if r.get("readyAt") else None,
+                "restarts": r.get("restarts", 0),
+                "last_error": r.get("lastError"),
+                "slots_busy": live[r["id"]].busy if r["id"] in live else 0,
+                "slots_total": r.get("slots", 0),
+            }
+            for r in status.get("replicaStatuses", [])
+        ]
+        errors = [r["last_error"] for r in replicas if r["last_error"]]
+        resp.media = {
+            "pool": name,
+            "live": any(r["pid"] is not None or r["phase"] == "Ready" for r in replicas),
+            "ready": status.get("readyReplicas", 0) > 0,
+            "draining": bool(status.get("draining")),
+            "last_error": errors[-1] if errors else None,
+            "metrics": {
+                "slots_busy": sum(r["slots_busy"] for r in replicas),
+                "slots_total": status.get("slotsTotal", 0),
+                "queue_depth": self._ctx.tasks.queue_depth(name),
+            },
+            "replicas": replicas,
+        }
+
+
+def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
+    app.add_route("/v1/pools/{name}/drain", DrainResource(ctx))
+    app.add_route("/v1/pools/{name}/resume", ResumeResource(ctx))
+    app.add_route("/v1/pools/{name}/reload", ReloadResource(ctx))
+    app.add_route("/v1/pools/{name}/health", HealthResource(ctx))

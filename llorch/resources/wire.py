@@ -1,0 +1,80 @@
+"""Response shapes clients build on (capabilities, replica sets): one pydantic model each, so
+`schema/` carries their JSON Schemas and contract tests can hold the API to them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Features(_Wire):
+    streaming: bool = True
+    completion: bool = True
+    chat: bool = False
+    seed: bool = True
+    determinism: str = Field(description="strict | best_effort: the bound Policy's default.")
+
+
+class RateLimits(_Wire):
+    queue_capacity: int
+    overflow: str
+
+
+class BudgetLimits(_Wire):
+    tokens: int | None = None
+    wall_time_seconds: float | None = None
+    cost: float | None = None
+
+
+class PoolCapabilities(_Wire):
+    pool: str
+    engine: str
+    engine_version: str | None
+    model: str
+    ctx_max: int = Field(description="Context tokens one task may use (prompt + output).")
+    max_tokens_out: int
+    slots_per_replica: int
+    slots_total: int = Field(description="Slots on ready replicas: how many tasks run at once now.")
+    replicas_ready: int
+    replicas_desired: int
+    supported_workloads: list[str]
+    features: Features
+    rate_limits: RateLimits
+    budgets: BudgetLimits
+    policy: str | None = Field(description="The Policy bound to this pool, if any.")
+
+
+class Capabilities(_Wire):
+    api_version: str
+    pools: list[PoolCapabilities]
+
+
+class ReplicaLoad(_Wire):
+    id: str
+    state: str
+    gpus: list[int]
+    busy: int
+    slots: int
+
+
+class Slo(_Wire):
+    service_time_ms: int | None = Field(description="Moving average of finished tasks' time on a replica.")
+    queue_depth: int
+
+
+class ReplicaSet(_Wire):
+    id: str
+    engine: str
+    engine_version: str | None
+    load: float = Field(description="Busy slots / total slots on ready replicas, 0..1.")
+    slots_total: int
+    slots_free: int
+    replicas: list[ReplicaLoad]
+    slo: Slo
+
+
+class ReplicaSets(_Wire):
+    replicasets: list[ReplicaSet]

@@ -1,0 +1,167 @@
+"""What every SSE-speaking engine adapter shares: send the request, hold the response so another
+thread can drop it, turn transport failures into WORKER_RESET, and feed the events to a parser.
+
+Each adapter supplies only two things: a parser (engine events in, `Token`/`Finished` out) and a
+mapper from an HTTP error status and body to a contract error code.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
+
+from llorch.runtime.engines.base import Finished, StreamEvent
+from llorch.runtime.errors import EngineError
+
+Parser = Callable[[Iterator[ServerSentEvent]], Iterator[StreamEvent]]
+ErrorMapper = Callable[[int, str], EngineError]
+
+# No read timeout: a decode step of a large model on a busy GPU can take seconds, and the data
+# plane enforces deadlines itself by calling close().
+_TIMEOUT = httpx.Timeout(10.0, read=None)
+
+
+class SseCompletion:
+    """One streamed completion; iterate once. `close()` may be called from any thread."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        url: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        *,
+        engine: str,
+        parse: Parser,
+        error: ErrorMapper,
+    ) -> None:
+        self._client = client
+        self._url = url
+        self._body = body
+        self._headers = headers
+        self._engine = engine
+        self._parse = parse
+        self._error = error
+        self._response: httpx.Response | None = None
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            _drop(response)
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        if self._closed.is_set():
+            return
+        request = self._client.build_request(
+            "POST", self._url, json=self._body, headers=self._headers, timeout=_TIMEOUT
+        )
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            if self._closed.is_set():
+                return
+            raise self._reset(f"unreachable: {exc}") from exc
+        with self._lock:
+            self._response = response
+        try:
+            if self._closed.is_set():
+                return
+            if response.status_code != 200:
+                response.read()
+                raise self._error(response.status_code, response.text)
+            yield from self._relay(response)
+        except httpx.HTTPError as exc:
+            if self._closed.is_set():
+                return
+            raise self._reset(f"stream broke: {exc}") from exc
+        except EngineError:
+            # Whatever a dropped connection looks like to the parser, a cancelled stream ends quietly.
+            if self._closed.is_set():
+                return
+            raise
+        finally:
+            response.close()
+
+    def _relay(self, response: httpx.Response) -> Iterator[StreamEvent]:
+        # The closed flag is checked before every event handed on, so nothing reaches the caller
+        # once close() has returned, even if the engine had already sent more.
+        for event in self._parse(EventSource(response).iter_sse()):
+            if self._closed.is_set():
+                return
+            yield event
+            if isinstance(event, Finished):
+                return
+        if not self._closed.is_set():
+            raise self._reset("ended the stream without its final chunk")
+
+    def _reset(self, what: str) -> EngineError:
+        return EngineError("WORKER_RESET", f"{self._engine} {what}", retriable=True, engine=self._engine)
+
+
+def _drop(response: httpx.Response) -> None:
+    """Shut the socket down rather than only closing it: close() from another thread leaves a
+    blocked recv() waiting, and the engine sees no FIN until that read returns. shutdown() wakes
+    the reader with EOF and tells the engine at once, so it stops decoding for nobody."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+            return
+        except OSError:
+            pass  # already gone; the reading thread closes the response itself
+    response.close()
+
+
+def decode(event: ServerSentEvent, engine: str) -> dict[str, Any]:
+    """An event's JSON payload; anything else means the engine broke its protocol."""
+    try:
+        payload = json.loads(event.data)
+    except ValueError as exc:
+        raise EngineError(
+            "INTERNAL", f"{engine} sent an unparseable event: {event.data[:200]!r}", engine=engine
+        ) from exc
+    if not isinstance(payload, dict):
+        raise EngineError(
+            "INTERNAL", f"{engine} sent a non-object event: {event.data[:200]!r}", engine=engine
+        )
+    return payload
+
+
+def json_body(text: str) -> dict[str, Any]:
+    """An error body as a JSON object, or {} when it is not one (a proxy's HTML page, plain text)."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def status_error(status: int, message: str, engine: str) -> EngineError:
+    """The contract code for an engine's HTTP error status, where the status alone decides."""
+    if status in (400, 413, 422):
+        return EngineError("INVALID_PARAMS", message, engine=engine)
+    if status in (429, 503):
+        return EngineError(
+            "REPLICA_EXHAUSTED", f"{engine} is overloaded: {message}", retriable=True, engine=engine
+        )
+    if status == 404:
+        return EngineError("POOL_UNAVAILABLE", f"{engine} does not serve the model: {message}", engine=engine)
+    return EngineError("INTERNAL", f"{engine} error {status}: {message}", engine=engine)
+
+
+def request_headers(base: tuple[tuple[str, str], ...], correlation_id: str | None) -> dict[str, str]:
+    headers = dict(base)
+    if correlation_id:
+        headers["X-Correlation-Id"] = correlation_id
+    return headers

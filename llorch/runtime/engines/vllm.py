@@ -1,0 +1,188 @@
+"""vLLM's OpenAI-compatible server (`vllm serve`): launch flags and streamed `/v1/completions`.
+
+Wire format followed: vLLM 0.10-0.11, `vllm/entrypoints/openai/serving_completion.py` and
+`protocol.py` (see tests/fixtures/engines/vllm/NOTE.md). With `stream_options.include_usage` the
+stream is one chunk per decode step, then a chunk with `choices: []` and the request's `usage`,
+then `data: [DONE]`. Errors raised after the stream started arrive as `data: {"error": {...}}`
+followed by `[DONE]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+from httpx_sse import ServerSentEvent
+
+from llorch.runtime.engines.base import (
+    CompletionRequest,
+    Finished,
+    Launch,
+    LaunchRequest,
+    StreamEvent,
+    Token,
+    Upstream,
+)
+from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
+from llorch.runtime.errors import EngineError
+
+ENGINE = "vllm"
+
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
+# vLLM needs some headroom beyond its budget (CUDA context, activations) and refuses tiny budgets.
+_MIN_UTILIZATION, _MAX_UTILIZATION = 0.05, 0.95
+
+
+class VLlm:
+    name = ENGINE
+
+    def launch(self, request: LaunchRequest) -> Launch:
+        spec = request.spec
+        gpus = request.gpus
+        utilization = gpu_memory_utilization(spec.gpus.vram_mib, _total_mib(request))
+        argv = [
+            str(request.binary), "serve", str(request.model_path),
+            "--host", "127.0.0.1",
+            "--port", str(request.port),
+            "--served-model-name", request.model_name,
+            # Unlike llama-server, vLLM's KV cache is shared by all sequences: the pool's per-slot
+            # context is the longest sequence, and slots cap how many run at once.
+            "--max-model-len", str(spec.context),
+            "--max-num-seqs", str(spec.slots),
+            # A CPU pool (a vLLM CPU build) still runs one worker.
+            "--tensor-parallel-size", str(max(1, len(gpus.indexes))),
+            "--gpu-memory-utilization", f"{utilization:g}",
+        ]  # fmt: skip
+        argv += spec.engine_args
+        return Launch(argv=argv, env={"CUDA_VISIBLE_DEVICES": gpus.cuda_visible_devices})
+
+    def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
+        """`/health` answers 200 once the engine core is up, and 503 if it died underneath."""
+        try:
+            resp = client.get(f"{upstream.base_url}/health", headers=dict(upstream.headers), timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200
+
+    def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
+        try:
+            resp = client.get(f"{upstream.base_url}/version", headers=dict(upstream.headers), timeout=2.0)
+        except httpx.HTTPError:
+            return None
+        found = json_body(resp.text).get("version") if resp.status_code == 200 else None
+        return str(found) if found else None
+
+    def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
+        return SseCompletion(
+            client,
+            f"{upstream.base_url}/v1/completions",
+            completion_body(upstream.model, request),
+            request_headers(upstream.headers, request.correlation_id),
+            engine=ENGINE,
+            parse=parse_stream,
+            error=error_for,
+        )
+
+
+def gpu_memory_utilization(vram_mib: int | None, total_mib: Sequence[int]) -> float:
+    """vLLM's budget is a fraction of each GPU's total memory, and tensor parallelism splits the
+    replica evenly, so the fraction is the per-GPU share of `vram_mib` over the smallest GPU."""
+    if vram_mib is None or not total_mib:
+        return DEFAULT_GPU_MEMORY_UTILIZATION
+    share = vram_mib / len(total_mib) / min(total_mib)
+    return round(min(_MAX_UTILIZATION, max(_MIN_UTILIZATION, share)), 3)
+
+
+def _total_mib(request: LaunchRequest) -> tuple[int, ...]:
+    # GpuAssignment does not carry the GPUs' sizes yet; until it does (`total_mib`, one per
+    # index), a pool's vram_mib cannot be turned into vLLM's fraction and the default applies.
+    totals: tuple[int, ...] = getattr(request.gpus, "total_mib", ())
+    return totals
+
+
+def completion_body(model: str, request: CompletionRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": request.prompt,
+        "max_tokens": request.max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.top_k is not None:
+        body["top_k"] = request.top_k  # a vLLM extension to the OpenAI schema
+    if request.stop:
+        body["stop"] = request.stop
+    return body
+
+
+def parse_stream(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:
+    sent = 0
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    for event in events:
+        if event.data == "[DONE]":
+            if finish_reason is None:
+                break  # no choice ever finished: the stream is incomplete, not done
+            yield from _finish(sent, usage, finish_reason)
+            return
+        chunk = decode(event, ENGINE)
+        if "error" in chunk:
+            raise _stream_error(chunk["error"])
+        if isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]  # the last one seen is the request's total
+        for choice in chunk.get("choices") or ():
+            text = str(choice.get("text") or "")
+            # The final chunk often carries no text (EOS, a matched stop string); it still counts
+            # through `usage` below, not as a frame of its own.
+            if text:
+                yield Token(text)
+                sent += 1
+            if choice.get("finish_reason") is not None:
+                finish_reason = str(choice["finish_reason"])
+
+
+def _finish(sent: int, usage: dict[str, Any] | None, finish_reason: str) -> Iterator[StreamEvent]:
+    """Pad with empty tokens up to vLLM's own count (EOS, text it held back, a stop string it cut)
+    so there is one frame per generated token, as the contract's contiguous `i` expects."""
+    usage = usage or {}
+    counted = usage.get("completion_tokens")
+    total = max(sent, int(counted)) if isinstance(counted, int) else sent
+    for _ in range(total - sent):
+        yield Token("")
+    prompt = usage.get("prompt_tokens")
+    yield Finished(
+        tokens_out=total,
+        tokens_in=int(prompt) if isinstance(prompt, int) else None,
+        finish_reason="length" if finish_reason == "length" else "stop",
+    )
+
+
+def _stream_error(error: Any) -> EngineError:
+    if isinstance(error, dict):
+        return _mapped(
+            int(error.get("code") or 500), str(error.get("message", error)), str(error.get("type", ""))
+        )
+    return _mapped(500, str(error), "")
+
+
+def error_for(status: int, body: str) -> EngineError:
+    """vLLM >= 0.10 answers `{"error": {"message", "type", "param", "code"}}`; older releases put
+    the same fields at the top level with `"object": "error"`."""
+    payload = json_body(body)
+    nested = payload.get("error")
+    error: dict[str, Any] = nested if isinstance(nested, dict) else payload
+    message = str(error.get("message") or body[:500])
+    return _mapped(status, message, str(error.get("type", "")))
+
+
+def _mapped(status: int, message: str, kind: str) -> EngineError:
+    if kind == "NotFoundError":
+        status = 404
+    return status_error(status, message, ENGINE)
