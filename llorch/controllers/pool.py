@@ -33,7 +33,7 @@ from llorch.runtime.placement import Placement, PlacementRequest, Reservation, U
 from llorch.runtime.ports import free_port
 from llorch.runtime.process import WorkerProcess, adopt, command_hash, spawn, stop_orphan, tail
 from llorch.runtime.registry import Replica, ReplicaRegistry
-from llorch.runtime.vram import cache_types_from_args, estimate_llamacpp
+from llorch.runtime.vram import cache_types_from_args, estimate_llamacpp, format_bytes
 from llorch.store.db import PoolRuntime, StateDB, WorkerRecord
 from llorch.store.manifests import ManifestStore
 
@@ -374,7 +374,8 @@ class PoolController:
         if spec.gpus.count == 0:
             return 0, ""
         if spec.gpus.vram_mib is not None:
-            return spec.gpus.vram_mib * 1024 * 1024, f"{spec.gpus.vram_mib} MiB (set in the pool)"
+            amount = spec.gpus.vram_mib * 1024 * 1024
+            return amount, f"{format_bytes(amount)} (set in the pool's gpus.vramMiB)"
         cache_k, cache_v = cache_types_from_args(spec.engine_args)
         estimate = estimate_llamacpp(
             model_path, context_total=spec.context * spec.slots, cache_type_k=cache_k, cache_type_v=cache_v

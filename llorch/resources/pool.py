@@ -20,7 +20,10 @@ class Engine(StrEnum):
 class GpuNeeds(Spec):
     count: int = Field(default=0, ge=0, le=16, description="GPUs per replica; 0 runs on the CPU.")
     vram_mib: int | None = Field(
-        default=None, ge=1, description="VRAM per replica; overrides the estimate from the model file."
+        default=None,
+        ge=1,
+        alias="vramMiB",
+        description="VRAM per replica in MiB; overrides the estimate from the model file.",
     )
     devices: list[str | int] = Field(
         default_factory=list, description="Pin to these GPUs (index or UUID); empty means any."

@@ -3,7 +3,7 @@
 The rules, in order:
 
 1. **Available VRAM.** A GPU's available bytes are `min(free, total - reserved)` where `reserved` sums
-   the reservations on it (see `available_bytes` for why this neither double counts nor over-commits).
+   the reservations on it (see `available_bytes` for why that counts no replica twice, and its one blind spot).
 2. **Candidates.** With pins (`devices`: NVML indexes or UUIDs), the pinned GPUs; otherwise all.
    A pin that names no GPU makes the request unschedulable: a typo must not silently run elsewhere.
 3. **Choice.** The `count` candidates with the most available bytes, ties to the lowest index. For one
@@ -11,7 +11,8 @@ The rules, in order:
    bytes ("free-vram") or equal ("even"); in both cases no other set of `count` GPUs could fit the
    replica if these do not, so the choice is never worse than a search.
 4. **Fit.** Every chosen GPU must hold its share within its available bytes; placement never returns
-   more than `available_bytes` on any GPU.
+   more than `available_bytes` on any GPU, and never picks a GPU with nothing available (a CUDA
+   context alone would not fit there, even for a replica whose share rounds to nothing).
 
 Everything is ordered by GPU index before any decision, so the result does not depend on the order
 of the inputs.
@@ -111,18 +112,19 @@ def place(
     inventory = sorted(gpus, key=lambda g: (g.index, g.uuid))
     others = [r for r in reservations if r.replica_id != request.replica_id]
     available = {gpu.uuid: available_bytes(gpu, others) for gpu in inventory}
-    if not inventory:
-        return Unschedulable(("no GPUs found (NVML reports none)",), gpu_count=0)
     unknown = _unknown_pins(inventory, request.devices)
     if unknown:
         return Unschedulable(tuple(unknown), gpu_count=len(inventory))
+    if not inventory:
+        return Unschedulable(("no GPUs found (NVML reports none)",), gpu_count=0)
     candidates = [g for g in inventory if _pinned(g, request.devices)]
-    if len(candidates) < request.count:
-        return _too_few(inventory, candidates, available, request)
-    chosen = sorted(candidates, key=lambda g: (-available[g.uuid], g.index))[: request.count]
+    usable = [g for g in candidates if available[g.uuid] > 0]
+    if len(usable) < request.count and (request.count > 1 or request.vram_bytes == 0):
+        return _too_few(inventory, candidates, usable, available, request, others)
+    chosen = sorted(usable, key=lambda g: (-available[g.uuid], g.index))[: request.count]
     chosen.sort(key=lambda g: g.index)
     shares = _shares(request, [available[g.uuid] for g in chosen])
-    if all(_fits(share, available[g.uuid], request) for g, share in zip(chosen, shares, strict=True)):
+    if chosen and all(share <= available[g.uuid] for g, share in zip(chosen, shares, strict=True)):
         return Placement(tuple(chosen), _tensor_split(shares), tuple(shares))
     return _unfit(inventory, chosen, shares, available, request, others)
 
@@ -187,11 +189,6 @@ def _apportion(amount: int, weights: Sequence[int], *, prefer: Sequence[int]) ->
     return parts
 
 
-def _fits(share: int, have: int, request: PlacementRequest) -> bool:
-    """A share fits in what the GPU has; a GPU given nothing of a real replica is no use to a split."""
-    return share <= have and (share > 0 or request.vram_bytes == 0)
-
-
 def _tensor_split(shares: Sequence[int]) -> tuple[float, ...]:
     """Shares as fractions with two decimals, each within 0.01 of the truth, whose hundredths sum to 100."""
     weights = list(shares) if sum(shares) > 0 else [1] * len(shares)
@@ -202,32 +199,51 @@ def _label(gpu: Gpu) -> str:
     return f"GPU{gpu.index} {gpu.name}"
 
 
+def _room(gpu: Gpu, have: int) -> str:
+    return f"{_label(gpu)}: {format_bytes(have)} free"
+
+
 def _lacks(gpu: Gpu, have: int, need: int, reservations: Sequence[Reservation]) -> str:
     """E.g. "GPU1 NVIDIA GeForce RTX 3060: 12.0 GiB free < 14.5 GiB needed", plus whose reservations count."""
-    reason = f"{_label(gpu)}: {format_bytes(have)} free < {format_bytes(need)} needed"
-    if have < gpu.free_bytes:
-        holders = sorted({r.replica_id for r in reservations if r.gpu_uuid == gpu.uuid})
-        reserved = format_bytes(gpu.free_bytes - have)
-        nvml_free = format_bytes(gpu.free_bytes)
-        reason += f" (NVML says {nvml_free} free; {reserved} of that is reserved for {', '.join(holders)})"
-    return reason
+    return f"{_room(gpu, have)} < {format_bytes(need)} needed{_held(gpu, have, reservations)}"
 
 
-def _too_few(
-    inventory: Sequence[Gpu], candidates: Sequence[Gpu], available: dict[str, int], request: PlacementRequest
-) -> Unschedulable:
-    what = "pinned" if request.devices else "present"
-    reasons = [f"needs {request.count} GPUs, {len(candidates)} {what}"]
-    for gpu in inventory:
-        if gpu in candidates:
-            reasons.append(f"{_label(gpu)}: {format_bytes(available[gpu.uuid])} free")
-        else:
-            reasons.append(_not_pinned(gpu, request.devices))
-    return Unschedulable(tuple(reasons), gpu_count=len(inventory))
+def _held(gpu: Gpu, have: int, reservations: Sequence[Reservation]) -> str:
+    """When reservations left the GPU tighter than NVML says, which replicas hold how much of it."""
+    if have >= gpu.free_bytes:
+        return ""
+    holders = ", ".join(sorted({r.replica_id for r in reservations if r.gpu_uuid == gpu.uuid}))
+    held = format_bytes(gpu.free_bytes - have)
+    return f" (NVML says {format_bytes(gpu.free_bytes)} free; {held} of that is reserved for {holders})"
 
 
 def _not_pinned(gpu: Gpu, pins: tuple[str | int, ...]) -> str:
     return f"{_label(gpu)}: not in the pinned devices [{', '.join(str(p) for p in pins)}]"
+
+
+def _too_few(
+    inventory: Sequence[Gpu],
+    candidates: Sequence[Gpu],
+    usable: Sequence[Gpu],
+    available: dict[str, int],
+    request: PlacementRequest,
+    reservations: Sequence[Reservation],
+) -> Unschedulable:
+    """Fewer eligible GPUs than the replica asks for: how many there are, then each GPU's room."""
+    what = "pinned" if request.devices else "present"
+    needs = f"needs {request.count} GPU{'s' if request.count > 1 else ''}"
+    if len(candidates) < request.count:
+        head = f"{needs}, {len(candidates)} {what}"
+    else:
+        head = f"{needs} with free VRAM, {len(usable)} of the {len(candidates)} {what} have any"
+    reasons = [head]
+    for gpu in inventory:
+        if gpu in candidates:
+            have = available[gpu.uuid]
+            reasons.append(_room(gpu, have) + _held(gpu, have, reservations))
+        else:
+            reasons.append(_not_pinned(gpu, request.devices))
+    return Unschedulable(tuple(reasons), gpu_count=len(inventory))
 
 
 def _unfit(
@@ -249,26 +265,15 @@ def _unfit(
         how = "by free VRAM" if request.split == "free-vram" else "evenly"
         reasons.append(f"{format_bytes(request.vram_bytes)} split {how} over {request.count} GPUs")
     for gpu in inventory:
+        have, share = available[gpu.uuid], share_of.get(gpu.uuid)
         if not _pinned(gpu, request.devices):
             reasons.append(_not_pinned(gpu, request.devices))
         elif request.count == 1:
-            reasons.append(_lacks(gpu, available[gpu.uuid], request.vram_bytes, reservations))
-        elif gpu.uuid not in share_of:
-            reasons.append(
-                f"{_label(gpu)}: {format_bytes(available[gpu.uuid])} free, less than the GPUs tried"
-            )
+            reasons.append(_lacks(gpu, have, request.vram_bytes, reservations))
+        elif share is None:
+            reasons.append(f"{_room(gpu, have)}, less than the GPUs tried{_held(gpu, have, reservations)}")
+        elif share > have:
+            reasons.append(_lacks(gpu, have, share, reservations))
         else:
-            reasons.append(
-                _share_verdict(gpu, share_of[gpu.uuid], available[gpu.uuid], request, reservations)
-            )
+            reasons.append(f"{_room(gpu, have)}, holds its {format_bytes(share)} share")
     return Unschedulable(tuple(reasons), gpu_count=len(inventory))
-
-
-def _share_verdict(
-    gpu: Gpu, share: int, have: int, request: PlacementRequest, reservations: Sequence[Reservation]
-) -> str:
-    if _fits(share, have, request):
-        return f"{_label(gpu)}: {format_bytes(have)} free, holds its {format_bytes(share)} share"
-    if share == 0:
-        return f"{_label(gpu)}: {format_bytes(have)} free, too little for any share"
-    return _lacks(gpu, have, share, reservations)
