@@ -6,7 +6,7 @@ from typing import Any
 
 import falcon
 
-from llorch.api import capabilities, objects, pools
+from llorch.api import capabilities, objects, pools, sessions
 from llorch.api.context import AppContext
 from llorch.api.errors import handle_exception
 from llorch.api.health import HealthResource
@@ -31,6 +31,7 @@ def create_app(ctx: AppContext) -> falcon.App[falcon.Request, falcon.Response]:
     objects.routes(ctx, app)
     pools.routes(ctx, app)
     capabilities.routes(ctx, app)
+    sessions.routes(ctx, app)
     app.add_route("/v1/tasks", TasksResource(ctx))
     app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))
     events = TaskEventsResource(ctx)

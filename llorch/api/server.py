@@ -178,7 +178,7 @@ class Daemon:
             app,
             host=self.host,
             port=self.port,
-            threads=self.config.server.threads,
+            threads=self.config.server.max_streams + self.config.server.control_threads,
             channel_timeout=120,
             ident="llorchd",
             clear_untrusted_proxy_headers=True,

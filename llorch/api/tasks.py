@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from llorch.api import sse
 from llorch.api.context import AppContext
 from llorch.api.errors import ApiError
+from llorch.dataplane.tasks import Budget, Task
 from llorch.runtime.engines.base import CompletionRequest
 
 
@@ -30,6 +31,9 @@ class TaskRequest(BaseModel):
     top_k: int | None = Field(default=None, ge=0)
     stop: list[str] = Field(default_factory=list, max_length=16)
     priority: Literal["interactive", "batch"] = "interactive"
+    session_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    determinism: Literal["strict", "best_effort"] | None = None
+    stream: bool = Field(default=False, description="Answer with the SSE stream itself: one round trip.")
 
     @model_validator(mode="after")
     def _target(self) -> TaskRequest:
@@ -64,10 +68,22 @@ class TasksResource:
             stop=body.stop,
             correlation_id=req.context.get("correlation_id"),
         )
-        admitted = self._ctx.tasks.submit(request, pool=pool, task_id=body.task_id, priority=body.priority)
+        admitted = self._ctx.tasks.submit(
+            request,
+            pool=pool,
+            task_id=body.task_id,
+            priority=body.priority,
+            session_id=body.session_id,
+            determinism=body.determinism,
+        )
         task_id = admitted.task.id
-        resp.status = falcon.HTTP_202
         resp.location = f"/v1/tasks/{task_id}"
+        _budget_headers(resp, admitted.task.budget)
+        if body.stream:
+            resp.set_header("X-Task-Id", task_id)
+            stream_frames(self._ctx, resp, admitted.task, after=-1)
+            return
+        resp.status = falcon.HTTP_202
         resp.media = {
             "task_id": task_id,
             "pool": pool.metadata.name,
@@ -102,10 +118,23 @@ class TaskEventsResource:
             after = int(last) if last is not None else -1
         except ValueError as exc:
             raise ApiError("INVALID_PARAMS", f"Last-Event-ID must be a frame id, got {last!r}") from exc
-        resp.content_type = "text/event-stream"
-        resp.set_headers(sse.HEADERS)
-        tasks = self._ctx.tasks
-        resp.stream = sse.task_stream(task, after, on_abandon=lambda: tasks.abandon(task))
+        stream_frames(self._ctx, resp, task, after)
+
+
+def stream_frames(ctx: AppContext, resp: falcon.Response, task: Task, after: int) -> None:
+    resp.content_type = "text/event-stream"
+    resp.set_headers(sse.HEADERS)
+    tasks = ctx.tasks
+    resp.stream = sse.task_stream(task, after, on_abandon=lambda: tasks.abandon(task))
+
+
+def _budget_headers(resp: falcon.Response, budget: Budget) -> None:
+    if budget.tokens is not None:
+        resp.set_header("X-Budget-Tokens-Remaining", str(budget.tokens))
+    if budget.time_ms is not None:
+        resp.set_header("X-Budget-Time-Remaining-Ms", str(int(budget.time_ms)))
+    if budget.cost is not None:
+        resp.set_header("X-Budget-Cost-Remaining", f"{budget.cost:g}")
 
 
 class TaskCancelResource:

@@ -556,7 +556,7 @@ class PoolController:
                 if s is not state and s.worker is not None and s.worker.alive
             ]
         reservations = [
-            Reservation(replica_id=s.id, gpu_uuid=g.uuid, bytes=b)
+            Reservation(replica_id=s.id, gpu_uuid=g.uuid, bytes=b, loaded=s.phase == "Ready")
             for s in others
             for g, b in zip(s.gpus, s.vram_per_gpu, strict=False)
         ]

@@ -14,7 +14,7 @@ from llorch.dataplane.estimates import ServiceTimes
 from llorch.dataplane.tasks import Task
 from llorch.runtime.engines.base import Finished, Token
 from llorch.runtime.errors import EngineError
-from llorch.runtime.registry import Replica, ReplicaRegistry
+from llorch.runtime.registry import Lease, Replica, ReplicaRegistry
 
 log = logging.getLogger("llorch.dataplane")
 
@@ -82,23 +82,23 @@ class Dispatcher:
     def _fill(self, pool: str) -> None:
         """Start queued tasks of `pool` while it has free slots."""
         while (task := self._queue.peek(pool)) is not None:
-            replica = self._registry.acquire(pool)
-            if replica is None:
+            lease = self._registry.acquire(pool, exclusive=task.strict)
+            if lease is None:
                 return
             if not self._queue.pop(pool, task):
-                self._registry.release(replica.id)
+                self._registry.release(lease)
                 continue
             thread = threading.Thread(
-                target=self._run, args=(task, replica), name=f"task-{task.id[:8]}", daemon=True
+                target=self._run, args=(task, lease), name=f"task-{task.id[:8]}", daemon=True
             )
             with self._running_lock:
                 self._running[thread] = task
             thread.start()
 
-    def _run(self, task: Task, replica: Replica) -> None:
+    def _run(self, task: Task, lease: Lease) -> None:
         started = time.monotonic()
         try:
-            self._stream(task, replica, started)
+            self._stream(task, lease.replica, started)
         except EngineError as exc:
             task.finish(
                 "failed",
@@ -109,7 +109,7 @@ class Dispatcher:
             log.exception("task %s failed", task.id)
             task.finish("failed", "error", {"code": "INTERNAL", "message": str(exc), "retriable": False})
         finally:
-            self._registry.release(replica.id)
+            self._registry.release(lease)
             self._service_times.observe(task.pool, time.monotonic() - started)
             self.wake()
             self._on_finished(task)
@@ -120,7 +120,7 @@ class Dispatcher:
         with task.changed:
             if task.finished:
                 return
-            task.state, task.replica_id = "running", replica.id
+            task.state, task.replica_id, task.started_at = "running", replica.id, time.time()
             stream = replica.adapter.complete(self._http, replica.upstream, task.request)
             task.stream = stream
         task.emit(
@@ -136,6 +136,8 @@ class Dispatcher:
         index = 0
         first_token_at: float | None = None
         last_metrics = started
+        token_limit = task.budget.token_limit()
+        time_limit_s = None if task.budget.time_ms is None else task.budget.time_ms / 1000
         for event in stream:
             now = time.monotonic()
             if isinstance(event, Token):
@@ -144,9 +146,21 @@ class Dispatcher:
                     stream.close()
                     return
                 index += 1
+                if (token_limit is not None and index >= token_limit) or (
+                    time_limit_s is not None and now - started >= time_limit_s
+                ):
+                    # The session's budget is spent mid-task: stop the engine and end cleanly.
+                    stream.close()
+                    budget_end = Finished(tokens_out=index, tokens_in=None, finish_reason="budget")
+                    task.finish(
+                        "succeeded",
+                        "end",
+                        _end_frame(budget_end, index, task.created_at, started, first_token_at),
+                    )
+                    return
                 if now - last_metrics >= METRICS_EVERY_SECONDS:
                     last_metrics = now
-                    task.emit("metrics", self._metrics(task, index, first_token_at, now))
+                    task.emit("metrics", self._metrics(task, index, first_token_at, now, started))
             elif isinstance(event, Finished):
                 task.finish(
                     "succeeded", "end", _end_frame(event, index, task.created_at, started, first_token_at)
@@ -155,12 +169,15 @@ class Dispatcher:
         # The stream stopped without a final event: it was closed, which only cancel does.
         task.finish("canceled", "error", {"code": "CANCELED", "message": "task canceled", "retriable": False})
 
-    def _metrics(self, task: Task, tokens: int, first_token_at: float, now: float) -> dict[str, float | int]:
+    def _metrics(
+        self, task: Task, tokens: int, first_token_at: float, now: float, started: float
+    ) -> dict[str, float | int | None]:
         decode = now - first_token_at
         return {
             "queue_depth": self._queue.depth(task.pool),
             "tokens_out": tokens,
             "tokens_per_second": round(tokens / decode, 2) if decode > 0 else 0.0,
+            **task.budget.remaining(tokens, (now - started) * 1000),
         }
 
 

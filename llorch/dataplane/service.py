@@ -14,7 +14,8 @@ from llorch.dataplane.dispatcher import Dispatcher
 from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.estimates import ServiceTimes
 from llorch.dataplane.policies import policy_for
-from llorch.dataplane.tasks import Task
+from llorch.dataplane.sessions import SessionStore
+from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Model, Pool
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
@@ -45,6 +46,7 @@ class TaskService:
         self._queue = AdmissionQueue()
         self._service_times = ServiceTimes()
         self._tasks: OrderedDict[str, Task] = OrderedDict()
+        self.sessions = SessionStore(db)
         self._lock = threading.Lock()
         self.dispatcher = Dispatcher(
             queue=self._queue,
@@ -87,6 +89,7 @@ class TaskService:
         task_id: str | None = None,
         priority: str = "interactive",
         session_id: str | None = None,
+        determinism: str | None = None,
     ) -> Admitted:
         name = pool.metadata.name
         self._check_model(pool)
@@ -105,6 +108,8 @@ class TaskService:
             raise DataplaneError(
                 "POOL_UNREADY", f"pool {name!r} has no ready replica", retriable=True, retry_after_ms=1000
             )
+        strict = self._strict(pool, determinism, request)
+        budget = self._session_budget(session_id, pool, request.correlation_id)
         task = Task(
             id=task_id or str(uuid.uuid4()),
             pool=name,
@@ -112,6 +117,8 @@ class TaskService:
             priority=priority,
             session_id=session_id,
             correlation_id=request.correlation_id,
+            budget=budget,
+            strict=strict,
         )
         capacity, policy = self._queue_capacity(pool)
         with self._lock:
@@ -175,8 +182,41 @@ class TaskService:
         if done and stream is None:
             self._finished(task)
 
+    def _strict(self, pool: Pool, determinism: str | None, request: CompletionRequest) -> bool:
+        """The task's own choice, else its Policy's default; strict needs a seed to be repeatable."""
+        if determinism is None:
+            policy = policy_for(self._store, pool)
+            determinism = policy.spec.determinism.default if policy is not None else "best_effort"
+        if determinism == "strict" and request.seed is None:
+            raise DataplaneError(
+                "INVALID_PARAMS", "determinism strict needs a seed: the same seed gives the same tokens"
+            )
+        return determinism == "strict"
+
+    def _session_budget(self, session_id: str | None, pool: Pool, correlation_id: str | None) -> Budget:
+        """Open the task's session and refuse the turn up front if its budgets cannot cover it."""
+        if session_id is None:
+            return Budget()
+        policy = policy_for(self._store, pool)
+        session = self.sessions.open(session_id, pool.metadata.name, policy, correlation_id)
+        self.sessions.check(session, policy.metadata.name if policy is not None else None)
+        return Budget(
+            tokens=session.tokens_remaining(),
+            time_ms=session.time_remaining_ms(),
+            cost=session.cost_remaining(),
+            cost_per_1k=pool.spec.cost_per_1k_tokens,
+        )
+
     def _finished(self, task: Task) -> None:
         end = task.frames[-1].data if task.frames else {}
+        if task.session_id is not None and task.started_at is not None:
+            generated = sum(1 for f in task.frames if f.event == "token")
+            self.sessions.charge(
+                task.session_id,
+                tokens=generated + int(end.get("tokens_in") or 0),
+                wall_ms=((task.ended_at or time.time()) - task.started_at) * 1000,
+                cost_per_1k=task.budget.cost_per_1k,
+            )
         self._db.save_task(
             TaskRecord(
                 id=task.id,

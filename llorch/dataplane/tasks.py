@@ -19,6 +19,34 @@ class Frame:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What the task's session had left when it was admitted; None means no such budget."""
+
+    tokens: int | None = None
+    time_ms: float | None = None
+    cost: float | None = None
+    cost_per_1k: float = 0.0
+
+    def token_limit(self) -> int | None:
+        """Tokens this task may generate before it ends with finish_reason "budget"."""
+        limits = [self.tokens] if self.tokens is not None else []
+        if self.cost is not None and self.cost_per_1k > 0:
+            limits.append(int(self.cost / self.cost_per_1k * 1000))
+        return min(limits) if limits else None
+
+    def remaining(self, tokens: int, elapsed_ms: float) -> dict[str, float | int | None]:
+        return {
+            "tokens_budget_remaining": None if self.tokens is None else max(0, self.tokens - tokens),
+            "time_budget_remaining_ms": None
+            if self.time_ms is None
+            else max(0.0, round(self.time_ms - elapsed_ms)),
+            "cost_budget_remaining": None
+            if self.cost is None
+            else max(0.0, round(self.cost - tokens / 1000 * self.cost_per_1k, 6)),
+        }
+
+
 @dataclass
 class Task:
     id: str
@@ -32,7 +60,11 @@ class Task:
     replica_id: str | None = None
     queue_position: int = 0
     predicted_start_ms: int = 0
+    budget: Budget = field(default_factory=Budget)
+    # Strict determinism: run alone on a replica, so batching cannot change the tokens.
+    strict: bool = False
     frames: list[Frame] = field(default_factory=list)
+    started_at: float | None = None
     ended_at: float | None = None
     stream: CompletionStream | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)

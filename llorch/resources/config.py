@@ -71,9 +71,13 @@ class Engines(Spec):
 
 
 class Server(Spec):
-    threads: int = Field(
-        default=80, ge=4, le=1024, description="waitress threads; each open SSE stream holds one."
-    )
+    """waitress runs one thread per request in flight, and an open SSE stream holds its thread
+    until the task ends; so it gets `maxStreams + controlThreads` threads, and control calls keep
+    answering while `maxStreams` streams are open. More streams than that wait in waitress's
+    queue for a thread; they are not refused."""
+
+    max_streams: int = Field(default=64, ge=1, le=4096, description="Streams served at once.")
+    control_threads: int = Field(default=16, ge=2, le=256, description="Threads kept for everything else.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
 

@@ -2,8 +2,9 @@
 
 The rules, in order:
 
-1. **Available VRAM.** A GPU's available bytes are `min(free, total - reserved)` where `reserved` sums
-   the reservations on it (see `available_bytes` for why that counts no replica twice, and its one blind spot).
+1. **Available VRAM.** A GPU's available bytes are `min(free - loading, total - reserved)`: NVML's free
+   memory less what replicas still loading will take, capped by what llorch has not yet promised
+   (`available_bytes` says why no replica counts twice).
 2. **Candidates.** With pins (`devices`: NVML indexes or UUIDs), the pinned GPUs; otherwise all.
    A pin that names no GPU makes the request unschedulable: a typo must not silently run elsewhere.
 3. **Choice.** The `count` candidates with the most available bytes, ties to the lowest index. For one
@@ -31,11 +32,17 @@ SPLITS = ("free-vram", "even")
 
 @dataclass(frozen=True)
 class Reservation:
-    """VRAM llorch promised a replica on one GPU, from the moment it is placed until it stops."""
+    """VRAM llorch promised a replica on one GPU, from the moment it is placed until it stops.
+
+    `loaded` says whether the replica's memory is already in NVML's numbers: False while it is
+    starting (placed, model still loading), True once it is ready, None when the caller does not
+    know. Saying it makes `available_bytes` exact; see there for what None costs.
+    """
 
     replica_id: str
     gpu_uuid: str
     bytes: int
+    loaded: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -81,22 +88,29 @@ class Unschedulable:
 
 
 def available_bytes(gpu: Gpu, reservations: Sequence[Reservation]) -> int:
-    """What a new replica may take on `gpu`: `min(free, total - reserved)`, never below 0.
+    """What a new replica may take on `gpu`: `min(free - loading, total - reserved)`, never below 0.
 
-    `reserved` sums the reservations on this GPU (matched by UUID). A replica's reservation lives as
-    long as the replica, and its memory shows up in NVML's `used` only once it has loaded, so:
+    Over the reservations on this GPU (matched by UUID): `reserved` sums them all, `loading` sums
+    those known to be still loading (`loaded=False`). The two terms:
 
-    * while it is still loading, `free` does not know about it, and `total - reserved` holds it back;
-    * once it has loaded, `free` already excludes it, and `total - reserved` is no smaller than
-      `free` (its bytes are inside both `used` and `reserved`, never subtracted twice).
+    * `free - loading`: NVML's free memory already excludes loaded replicas and every other
+      program, but not what a loading replica is about to allocate, so that is taken off.
+      (A replica part way through loading is counted twice for a moment: safe, and brief.)
+    * `total - reserved`: llorch never promises more than the GPU has, whatever NVML says. This
+      is what holds back replicas whose state is unknown (`loaded=None`): while such a replica
+      loads, the term keeps its bytes back; once it has loaded its bytes are in both `used` and
+      `reserved`, so the term is no smaller than `free` and the min subtracts them once. A replica
+      that uses less than it reserved goes on holding back its whole promise.
 
-    Taking the smaller of the two keeps every promise. The case it cannot see is a loading replica
-    on a GPU where some other program also holds memory: that memory could be mistaken for the
-    replica's, so the other program's use is the most this can over-commit by, and only until the
-    replica's own memory appears. The estimate's overhead margin is there to absorb such slack.
+    With every reservation's state given, this never over-commits. With unknown states it is
+    `min(free, total - reserved)`, which has one blind spot: a replica still loading on a GPU where
+    another program holds memory, since that memory looks like it could be the replica's; the
+    over-commit is then at most that program's use, until the replica's own memory appears.
     """
-    reserved = sum(r.bytes for r in reservations if r.gpu_uuid == gpu.uuid)
-    return max(0, min(gpu.free_bytes, gpu.total_bytes - reserved))
+    mine = [r for r in reservations if r.gpu_uuid == gpu.uuid]
+    loading = sum(r.bytes for r in mine if r.loaded is False)
+    reserved = sum(r.bytes for r in mine)
+    return max(0, min(gpu.free_bytes - loading, gpu.total_bytes - reserved))
 
 
 def place(

@@ -31,6 +31,14 @@ class Replica:
         )
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Slots held on one replica by one task, given back with `release`."""
+
+    replica: Replica
+    slots: int
+
+
 class ReplicaRegistry:
     def __init__(self) -> None:
         self._replicas: dict[str, Replica] = {}
@@ -76,23 +84,30 @@ class ReplicaRegistry:
                 replica.draining = True
             self._notify()
 
-    def acquire(self, pool: str) -> Replica | None:
-        """Take a slot on the least-busy ready replica of `pool` (ties: lowest id), or None."""
+    def acquire(self, pool: str, *, exclusive: bool = False) -> Lease | None:
+        """Take a slot on the least-busy ready replica of `pool` (ties: lowest id), or None.
+
+        An exclusive lease takes every slot of an idle replica: a strict-determinism task runs
+        alone, so continuous batching with other sequences cannot change its tokens.
+        """
         with self._lock:
             candidates = [
-                r for r in self._replicas.values() if r.pool == pool and not r.draining and r.busy < r.slots
+                r
+                for r in self._replicas.values()
+                if r.pool == pool and not r.draining and (r.busy == 0 if exclusive else r.busy < r.slots)
             ]
             if not candidates:
                 return None
             chosen = min(candidates, key=lambda r: (r.busy, r.id))
-            chosen.busy += 1
-            return chosen.snapshot()
+            taken = chosen.slots if exclusive else 1
+            chosen.busy += taken
+            return Lease(chosen.snapshot(), taken)
 
-    def release(self, replica_id: str) -> None:
+    def release(self, lease: Lease) -> None:
         with self._lock:
-            replica = self._replicas.get(replica_id)
-            if replica is not None and replica.busy > 0:
-                replica.busy -= 1
+            replica = self._replicas.get(lease.replica.id)
+            if replica is not None:
+                replica.busy = max(0, replica.busy - lease.slots)
             self._notify()
 
     def busy(self, replica_id: str) -> int:

@@ -36,7 +36,7 @@ _CACHE_TYPE_BYTES: dict[str, Fraction] = {
 DEFAULT_CACHE_TYPE = "f16"  # llama-server's default for both K and V
 
 # llama.cpp's shard naming (gguf-split): the first shard is what a pool's model path points at.
-_SHARD_NAME = re.compile(r"(?P<prefix>.+)-00001-of-(?P<count>\d{5})\.gguf")
+_SHARD_NAME = re.compile(r"(?P<prefix>.+)-00001-of-\d{5}\.gguf")
 
 _CACHE_FLAGS = {"--cache-type-k": 0, "-ctk": 0, "--cache-type-v": 1, "-ctv": 1}
 

@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS workers (
     create_time REAL NOT NULL, port INTEGER NOT NULL, command_hash TEXT NOT NULL, log_path TEXT NOT NULL,
     started_at REAL NOT NULL, gpus TEXT NOT NULL, tensor_split TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pool_runtime (
     pool TEXT PRIMARY KEY, draining INTEGER NOT NULL, drain_deadline REAL, reload_token TEXT NOT NULL
 );
@@ -236,6 +239,25 @@ class StateDB:
             WorkerRecord(*row[:9], gpus=tuple(json.loads(row[9])), tensor_split=tuple(json.loads(row[10])))  # type: ignore[misc]
             for row in rows
         ]
+
+    def get_session(self, session_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT body FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put_session(self, session_id: str, body: dict[str, Any], expires_at: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (session_id, json.dumps(body), expires_at)
+            )
+
+    def delete_session(self, session_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def delete_sessions_expired(self, now: float) -> int:
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
 
     def pool_runtime(self, pool: str) -> PoolRuntime:
         with self._lock:

@@ -177,3 +177,26 @@ def test_metadata_the_estimate_needs_must_be_there(tmp_path: Path) -> None:
     writer.close()
     with pytest.raises(ValueError, match=r"llama\.block_count"):
         estimate_llamacpp(tmp_path / "bare.gguf", context_total=100)
+
+
+def _shard(path: Path, tensor_rows: int, *, first: bool) -> None:
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_uint16("split.count", 2)
+    if first:
+        writer.add_embedding_length(128)
+        writer.add_block_count(3)
+        writer.add_head_count(8)
+    writer.add_tensor(f"w{tensor_rows}", np.zeros((tensor_rows, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_a_split_model_counts_every_shard(tmp_path: Path) -> None:
+    first = tmp_path / "big-00001-of-00002.gguf"
+    _shard(first, 4, first=True)
+    with pytest.raises(ValueError, match="shard 2 of 2 is missing"):
+        estimate_llamacpp(first, context_total=100)
+    _shard(tmp_path / "big-00002-of-00002.gguf", 6, first=False)
+    assert estimate_llamacpp(first, context_total=100).weights_bytes == (4 + 6) * 8 * 4

@@ -53,6 +53,8 @@ class LlamaCpp:
             argv += ["--n-gpu-layers", "0"]
             env["CUDA_VISIBLE_DEVICES"] = ""
         else:
+            # NVML numbers GPUs in PCI order; CUDA's default is fastest first. Say which we mean.
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
             env["CUDA_VISIBLE_DEVICES"] = gpus.cuda_visible_devices
             argv += ["--n-gpu-layers", str(spec.gpus.layers if spec.gpus.layers is not None else 999)]
             if len(gpus.indexes) > 1:

@@ -7,6 +7,7 @@ mapper from an HTTP error status and body to a contract error code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -53,11 +54,15 @@ class SseCompletion:
         self._lock = threading.Lock()
 
     def close(self) -> None:
+        """Effective at once while the body streams. Before the engine has sent its response
+        headers (Triton sends them with the first token) there is no connection to hand yet:
+        the stream then ends as soon as they arrive, without yielding anything."""
         self._closed.set()
+        # Under the lock so the reader cannot have released the connection to the pool (where
+        # another request may take it) between our look and the shutdown.
         with self._lock:
-            response = self._response
-        if response is not None:
-            _drop(response)
+            if self._response is not None:
+                _drop(self._response)
 
     def __iter__(self) -> Iterator[StreamEvent]:
         if self._closed.is_set():
@@ -90,11 +95,13 @@ class SseCompletion:
                 return
             raise
         finally:
+            with self._lock:
+                self._response = None
             response.close()
 
     def _relay(self, response: httpx.Response) -> Iterator[StreamEvent]:
-        # The closed flag is checked before every event handed on, so nothing reaches the caller
-        # once close() has returned, even if the engine had already sent more.
+        # The closed flag is checked before every event handed on: after close() the caller gets
+        # at most the event already in hand, not what the engine had buffered beyond it.
         for event in self._parse(EventSource(response).iter_sse()):
             if self._closed.is_set():
                 return
@@ -114,13 +121,12 @@ def _drop(response: httpx.Response) -> None:
     the reader with EOF and tells the engine at once, so it stops decoding for nobody."""
     stream = response.extensions.get("network_stream")
     sock = stream.get_extra_info("socket") if stream is not None else None
-    if isinstance(sock, socket.socket):
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-            return
-        except OSError:
-            pass  # already gone; the reading thread closes the response itself
-    response.close()
+    if not isinstance(sock, socket.socket):
+        response.close()  # a transport without a socket to reach (a test double, HTTP/2)
+        return
+    # OSError: already closed, the stream is over and the reader has let go of it.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def decode(event: ServerSentEvent, engine: str) -> dict[str, Any]:

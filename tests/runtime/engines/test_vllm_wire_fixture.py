@@ -11,8 +11,8 @@ from llorch.runtime.engines.base import CompletionRequest, Finished, Token, Upst
 from llorch.runtime.engines.vllm import VLlm
 from llorch.runtime.errors import EngineError
 from tests.runtime.engines.replay import (
-    Reply,
     ReplayServer,
+    Reply,
     closed_port,
     collect,
     cut,
@@ -172,3 +172,20 @@ def test_version(server: ReplayServer, client: httpx.Client) -> None:
     assert ADAPTER.version(client, upstream(server)) == "0.11.0"
     server.route("GET", "/version", Reply(status=404, body=b'{"detail":"Not Found"}'))
     assert ADAPTER.version(client, upstream(server)) is None
+
+
+def test_a_late_close_cannot_touch_a_connection_another_stream_reuses(
+    server: ReplayServer, client: httpx.Client
+) -> None:
+    # An error reply is read to the end, so its keep-alive connection goes back to the pool and
+    # the next stream takes it; cancelling the finished first stream must not shut it down.
+    server.route("POST", PATH, json_reply("vllm", "error_400_context.json", status=400))
+    first = ADAPTER.complete(client, upstream(server), REQUEST)
+    with pytest.raises(EngineError):
+        collect(first)
+    server.route("POST", PATH, held("vllm", "stream_ok.sse", 2))
+    second = iter(ADAPTER.complete(client, upstream(server), REQUEST))
+    assert next(second) == Token(" Paris")
+    first.close()
+    assert not server.client_left.wait(0.3)
+    assert next(second) == Token(".")
