@@ -5,17 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
+from prometheus_client import CollectorRegistry
 
-from llorch.api import capabilities, objects, pools, sessions
+from llorch.api import capabilities, objects, openai_compat, pools, sessions
 from llorch.api.context import AppContext
 from llorch.api.errors import handle_exception
 from llorch.api.health import HealthResource
 from llorch.api.manifests import ManifestsResource
+from llorch.api.metrics import MetricsResource
 from llorch.api.middleware import BearerAuth, BodyLimit, CorrelationId
 from llorch.api.tasks import TaskCancelResource, TaskEventsResource, TaskResource, TasksResource
 
 
-def create_app(ctx: AppContext) -> falcon.App[falcon.Request, falcon.Response]:
+def create_app(
+    ctx: AppContext, metrics: CollectorRegistry | None = None
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """`metrics`: the daemon's Prometheus registry, served at GET /metrics (no route without one)."""
     middleware: list[Any] = [
         CorrelationId(),
         BodyLimit(ctx.config.server.max_body_bytes),
@@ -27,10 +32,13 @@ def create_app(ctx: AppContext) -> falcon.App[falcon.Request, falcon.Response]:
     app.add_error_handler(Exception, handle_exception)
     app.add_error_handler(falcon.HTTPError, handle_exception)
     app.add_route("/healthz", HealthResource(ctx))
+    if metrics is not None:
+        app.add_route("/metrics", MetricsResource(metrics))
     app.add_route("/v1/manifests", ManifestsResource(ctx))
     objects.routes(ctx, app)
     pools.routes(ctx, app)
     capabilities.routes(ctx, app)
+    openai_compat.routes(ctx, app)
     sessions.routes(ctx, app)
     app.add_route("/v1/tasks", TasksResource(ctx))
     app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))

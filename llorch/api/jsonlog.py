@@ -7,12 +7,12 @@ import logging
 import sys
 import time
 
-from llorch.api.middleware import correlation_id
+from llorch.dataplane.logcontext import correlation_id
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, object] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
@@ -22,6 +22,9 @@ class JsonFormatter(logging.Formatter):
         cid = correlation_id.get()
         if cid is not None:
             line["correlation_id"] = cid
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import hmac
 import logging
@@ -12,10 +11,10 @@ from typing import Any
 import falcon
 
 from llorch.api.errors import ApiError
+from llorch.dataplane.logcontext import correlation_id
 
 log = logging.getLogger("llorch.api")
 
-correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
 # Probes from a supervisor (systemd, a load balancer) must work without a token.
 OPEN_PATHS = frozenset({"/healthz"})

@@ -21,6 +21,7 @@ from llorch.controllers.manager import Manager
 from llorch.controllers.model import ModelController
 from llorch.controllers.pool import PoolController
 from llorch.controllers.workqueue import WorkQueue
+from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
 from llorch.runtime.cache import cache_root
@@ -100,7 +101,9 @@ class Daemon:
         self.db = StateDB(self.state / "state.sqlite")
         self.store = ManifestStore(self.manifests)
         self.registry = ReplicaRegistry()
-        self.tasks = TaskService(store=self.store, db=self.db, registry=self.registry)
+        self.inventory = inventory if inventory is not None else detect()
+        self.metrics = Metrics(inventory=self.inventory)
+        self.tasks = TaskService(store=self.store, db=self.db, registry=self.registry, metrics=self.metrics)
         reconcile = config.reconcile
         self.queue = WorkQueue(
             backoff_base=reconcile.error_backoff.initial_seconds,
@@ -113,12 +116,16 @@ class Daemon:
             registry=self.registry,
             config=config,
             engine_binary=self._engine_binary,
-            inventory=inventory if inventory is not None else detect(),
+            inventory=self.inventory,
             logs_dir=self.state / "logs",
             enqueue=self.queue.add,
+            on_placement=self.metrics.placement,
         )
         self.manager = Manager(
-            [ModelController(self.store, self.db, self.cache), self.pools],
+            [
+                ModelController(self.store, self.db, self.cache, on_verification=self.metrics.verification),
+                self.pools,
+            ],
             self.queue,
             desired_keys=self.store.keys(),
             resync_seconds=reconcile.resync_seconds,
@@ -172,7 +179,8 @@ class Daemon:
                 tasks=self.tasks,
                 tokens=self.tokens,
                 changed=self._changed,
-            )
+            ),
+            metrics=self.metrics.registry,
         )
         self.server = create_server(
             app,

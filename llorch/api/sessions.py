@@ -17,7 +17,9 @@ class SessionResource:
         now = time.time()
         session = self._ctx.tasks.sessions.get(session_id, now)
         if session is None:
-            raise falcon.HTTPNotFound(description=f"no session {session_id!r} (never opened, ended or expired)")
+            raise falcon.HTTPNotFound(
+                description=f"no session {session_id!r} (never opened, ended or expired)"
+            )
         resp.media = session.view(now)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, session_id: str) -> None:

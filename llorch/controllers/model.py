@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,17 @@ def spec_hash(spec: Any) -> str:
 class ModelController:
     kind = "Model"
 
-    def __init__(self, store: ManifestStore, db: StateDB, cache: Path) -> None:
+    def __init__(
+        self,
+        store: ManifestStore,
+        db: StateDB,
+        cache: Path,
+        *,
+        on_verification: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """`on_verification(result, reason)` hears each weights check: ok|mismatch|missing (for metrics)."""
         self._store = store
+        self._verified = on_verification or (lambda result, reason: None)
         self._db = db
         self._cache = cache
         self._digests = DigestCache()
@@ -66,6 +75,7 @@ class ModelController:
         except (WeightsError, OSError) as exc:
             reason = exc.reason if isinstance(exc, WeightsError) else "Unreadable"
             status["conditions"] = set_condition(conditions, "Ready", False, reason, str(exc))
+            self._verified("missing", reason)
             self._report_failure(key, reason, str(exc))
             self._db.put_status(key, status)
             return Result(requeue_after=RETRY_MISSING_SECONDS)
@@ -74,10 +84,12 @@ class ModelController:
             message = f"{path} hashes to {digest}, the manifest expects {spec.digest}"
             status["digestVerified"] = False
             status["conditions"] = set_condition(conditions, "Ready", False, "DigestMismatch", message)
+            self._verified("mismatch", "DigestMismatch")
             self._report_failure(key, "DigestMismatch", message)
             self._db.put_status(key, status)
             return Result(requeue_after=RETRY_MISSING_SECONDS)
         status["digestVerified"] = spec.digest is not None
+        self._verified("ok", "DigestVerified" if spec.digest else "NoDigest")
         verified = "digest verified" if spec.digest else "no digest to verify"
         status["conditions"] = set_condition(conditions, "Ready", True, "Resolved", f"{path} ({verified})")
         if previous.get("resolvedPath") != str(path) or previous.get("digest") != digest:

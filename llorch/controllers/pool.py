@@ -129,8 +129,11 @@ class PoolController:
         inventory: GpuInventory,
         logs_dir: Path,
         enqueue: Callable[[str], None],
+        on_placement: Callable[[bool, bool], None] | None = None,
     ) -> None:
+        """`on_placement(placed, pinned)` hears every GPU placement decision (for metrics)."""
         self._store = store
+        self._on_placement = on_placement
         self._db = db
         self._registry = registry
         self._config = config
@@ -223,12 +226,13 @@ class PoolController:
         target = self._target(record.pool, entry.obj.spec)
         if target.template is None:
             return None
-        assignment = GpuAssignment(record.gpus, record.tensor_split)
+        by_index = {g.index: g for g in self._inventory.gpus()}
+        gpus = tuple(by_index[i] for i in record.gpus if i in by_index)
+        assignment = _assignment(gpus, record.tensor_split)
         template = _with(target.template, port=record.port, gpus=assignment)
         launch = target.adapter.launch(template)
         if command_hash(launch.argv, launch.env) != record.command_hash:
             return None
-        by_index = {g.index: g for g in self._inventory.gpus()}
         return ReplicaState(
             id=record.replica_id,
             index=record.index,
@@ -236,7 +240,7 @@ class PoolController:
             template=template,
             adapter=target.adapter,
             upstream=_loopback(target.spec, record.port),
-            gpus=tuple(by_index[i] for i in record.gpus if i in by_index),
+            gpus=gpus,
             assignment=assignment,
         )
 
@@ -503,6 +507,8 @@ class PoolController:
         if spec.gpus.count > 0:
             vram = target.vram_bytes if target is not None else sum(state.vram_per_gpu)
             decision = self._place(pool, state, spec, vram)
+            if self._on_placement is not None:
+                self._on_placement(not isinstance(decision, Unschedulable), bool(spec.gpus.devices))
             if isinstance(decision, Unschedulable):
                 state.phase = "Pending"
                 if state.reason != decision.message:
@@ -511,7 +517,7 @@ class PoolController:
                     )
                 state.reason = decision.message
                 return UNSCHEDULABLE_RETRY_SECONDS
-            assignment = GpuAssignment(decision.indexes, decision.tensor_split)
+            assignment = _assignment(decision.gpus, decision.tensor_split)
             gpus, per_gpu = decision.gpus, decision.bytes_per_gpu
         port = free_port()
         template = _with(state.template, port=port, gpus=assignment)
@@ -780,6 +786,14 @@ def _with(template: LaunchRequest, *, port: int, gpus: GpuAssignment) -> LaunchR
         port=port,
         spec=template.spec,
         gpus=gpus,
+    )
+
+
+def _assignment(gpus: tuple[Gpu, ...], tensor_split: tuple[float, ...]) -> GpuAssignment:
+    return GpuAssignment(
+        indexes=tuple(g.index for g in gpus),
+        tensor_split=tensor_split,
+        total_mib=tuple(g.total_bytes // (1024 * 1024) for g in gpus),
     )
 
 

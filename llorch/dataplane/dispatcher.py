@@ -11,6 +11,8 @@ import httpx
 
 from llorch.dataplane.admission import AdmissionQueue
 from llorch.dataplane.estimates import ServiceTimes
+from llorch.dataplane.logcontext import correlation_id
+from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.tasks import Task
 from llorch.runtime.engines.base import Finished, Token
 from llorch.runtime.errors import EngineError
@@ -18,6 +20,8 @@ from llorch.runtime.registry import Lease, Replica, ReplicaRegistry
 
 log = logging.getLogger("llorch.dataplane")
 
+# How long a canceled task's slot waits for the engine to confirm it stopped decoding.
+SETTLE_SECONDS = 30.0
 # A metrics frame at most this often per stream: informative without flooding the client.
 METRICS_EVERY_SECONDS = 1.0
 
@@ -30,8 +34,10 @@ class Dispatcher:
         registry: ReplicaRegistry,
         service_times: ServiceTimes,
         on_finished: Callable[[Task], None],
+        metrics: Metrics | None = None,
     ) -> None:
         self._queue = queue
+        self._prometheus = metrics
         self._registry = registry
         self._service_times = service_times
         self._on_finished = on_finished
@@ -96,6 +102,7 @@ class Dispatcher:
             thread.start()
 
     def _run(self, task: Task, lease: Lease) -> None:
+        correlation_id.set(task.correlation_id)
         started = time.monotonic()
         try:
             self._stream(task, lease.replica, started)
@@ -109,12 +116,37 @@ class Dispatcher:
             log.exception("task %s failed", task.id)
             task.finish("failed", "error", {"code": "INTERNAL", "message": str(exc), "retriable": False})
         finally:
+            if self._prometheus is not None:
+                self._prometheus.ended(task)
+            if task.state != "succeeded":
+                self._settle(lease)
             self._registry.release(lease)
+            log.info(
+                "task %s %s on %s", task.id, task.state, lease.replica.id, extra={"fields": _log_fields(task)}
+            )
             self._service_times.observe(task.pool, time.monotonic() - started)
             self.wake()
             self._on_finished(task)
             with self._running_lock:
                 self._running.pop(threading.current_thread(), None)
+
+    def _settle(self, lease: Lease) -> None:
+        """Hold the slot until the engine says it stopped decoding.
+
+        Some llama-server releases keep decoding after the client closed the connection
+        (llama.cpp issues 11720 and 24496); handing that slot to the next task would run more
+        sequences than the replica has slots. The engine's own count is the truth here.
+        """
+        replica = lease.replica
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            busy = replica.adapter.busy_slots(self._http, replica.upstream)
+            if busy is None or busy <= self._registry.busy(replica.id) - lease.slots:
+                return
+            time.sleep(0.05)
+        log.warning(
+            "replica %s still decodes %ss after a task ended; releasing its slot", replica.id, SETTLE_SECONDS
+        )
 
     def _stream(self, task: Task, replica: Replica, started: float) -> None:
         with task.changed:
@@ -133,6 +165,9 @@ class Dispatcher:
                 "engine": replica.engine,
             },
         )
+        tokens_out = (
+            self._prometheus.started(task.pool, replica.id, replica.engine) if self._prometheus else None
+        )
         index = 0
         first_token_at: float | None = None
         last_metrics = started
@@ -146,6 +181,8 @@ class Dispatcher:
                     stream.close()
                     return
                 index += 1
+                if tokens_out is not None:
+                    tokens_out.inc()
                 if (token_limit is not None and index >= token_limit) or (
                     time_limit_s is not None and now - started >= time_limit_s
                 ):
@@ -195,4 +232,21 @@ def _end_frame(
         "ttft_ms": round((queued_s + first - started) * 1000, 2),
         "decode_ms": round((now - first) * 1000, 2),
         "finish_reason": event.finish_reason,
+    }
+
+
+def _log_fields(task: Task) -> dict[str, object]:
+    """The contract's log fields for a task (JSON lines carry them as keys)."""
+    end = task.frames[-1].data if task.frames else {}
+    return {
+        "job_id": task.id,
+        "session_id": task.session_id,
+        "pool_id": task.pool,
+        "replica_id": task.replica_id,
+        "queue_position": task.queue_position,
+        "predicted_start_ms": task.predicted_start_ms,
+        "tokens_in": end.get("tokens_in"),
+        "tokens_out": end.get("tokens_out"),
+        "decode_ms": end.get("decode_ms"),
+        "finish_reason": end.get("finish_reason") or end.get("code"),
     }

@@ -13,6 +13,7 @@ from llorch.dataplane.admission import AdmissionQueue, QueueFull
 from llorch.dataplane.dispatcher import Dispatcher
 from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.estimates import ServiceTimes
+from llorch.dataplane.metrics import Metrics, counts_admission
 from llorch.dataplane.policies import policy_for
 from llorch.dataplane.sessions import SessionStore
 from llorch.dataplane.tasks import Budget, Task
@@ -39,8 +40,11 @@ class Admitted:
 
 
 class TaskService:
-    def __init__(self, *, store: ManifestStore, db: StateDB, registry: ReplicaRegistry) -> None:
+    def __init__(
+        self, *, store: ManifestStore, db: StateDB, registry: ReplicaRegistry, metrics: Metrics | None = None
+    ) -> None:
         self._store = store
+        self.metrics = metrics
         self._db = db
         self._registry = registry
         self._queue = AdmissionQueue()
@@ -53,7 +57,10 @@ class TaskService:
             registry=registry,
             service_times=self._service_times,
             on_finished=self._finished,
+            metrics=metrics,
         )
+        if metrics is not None:
+            metrics.watch(store=store, replicas=registry, queue_depths=self.queue_depths)
 
     def start(self) -> None:
         self.dispatcher.start()
@@ -62,7 +69,7 @@ class TaskService:
         with self._lock:
             tasks = list(self._tasks.values())
         for task in tasks:
-            self._cancel(task, "WORKER_RESET", "llorchd is shutting down", retriable=True)
+            self._cancel(task, "WORKER_RESET", "llorchd is shutting down", retriable=True, reason="shutdown")
         self.dispatcher.stop()
 
     def resolve_pool(self, pool: str | None, model_ref: str | None) -> Pool:
@@ -81,6 +88,7 @@ class TaskService:
             raise DataplaneError("NOT_FOUND", f"no pool serves model {model_ref!r}")
         return max(candidates, key=lambda p: (self._free_slots(p.metadata.name), p.metadata.name))
 
+    @counts_admission
     def submit(
         self,
         request: CompletionRequest,
@@ -160,17 +168,29 @@ class TaskService:
         with self._lock:
             waiting = [t for t in self._tasks.values() if t.pool == pool and t.state == "queued"]
         for task in waiting:
-            self._cancel(task, "POOL_DRAINED", f"pool {pool!r} is draining", retriable=True)
+            self._cancel(task, "POOL_DRAINED", f"pool {pool!r} is draining", retriable=True, reason="drain")
         return len(waiting)
 
     def queue_depth(self, pool: str) -> int:
         return self._queue.depth(pool)
 
+    def queue_depths(self) -> dict[tuple[str, str], int]:
+        """Tasks waiting, per (pool, priority): the queue_depth gauge, read on scrape."""
+        depths: dict[tuple[str, str], int] = {}
+        with self._lock:
+            for task in self._tasks.values():
+                if task.state == "queued":
+                    depths[task.pool, task.priority] = depths.get((task.pool, task.priority), 0) + 1
+        return depths
+
     def abandon(self, task: Task) -> None:
         """Its stream's client went away: nobody reads the tokens, so free the slot."""
-        self._cancel(task, "CANCELED", "the client closed the stream", retriable=False)
+        self._cancel(task, "CANCELED", "the client closed the stream", retriable=False, reason="client")
 
-    def _cancel(self, task: Task, code: str, message: str, *, retriable: bool) -> None:
+    def _cancel(
+        self, task: Task, code: str, message: str, *, retriable: bool, reason: str = "cancel"
+    ) -> None:
+        """`reason` labels tasks_canceled_total: client|cancel|drain|shutdown."""
         self._queue.remove(task)
         with task.changed:
             stream = task.stream
@@ -179,6 +199,8 @@ class TaskService:
             )
         if stream is not None:
             stream.close()
+        if done and self.metrics is not None:
+            self.metrics.canceled(task.pool, reason)
         if done and stream is None:
             self._finished(task)
 

@@ -13,6 +13,7 @@ import waitress
 
 from llorch.api.app import create_app
 from llorch.api.context import AppContext
+from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
 from llorch.runtime.registry import ReplicaRegistry
@@ -38,14 +39,16 @@ class Api:
     folder: Path
 
 
-def serve(tmp_path: Path, tokens: tuple[str, ...] = (), max_body: int = 1_048_576) -> Iterator[Api]:
+def serve(
+    tmp_path: Path, tokens: tuple[str, ...] = (), max_body: int = 1_048_576, metrics: Metrics | None = None
+) -> Iterator[Api]:
     folder = tmp_path / "manifests"
     folder.mkdir()
     store = ManifestStore(folder)
     store.load()
     db = StateDB(tmp_path / "state.sqlite")
     registry = ReplicaRegistry()
-    tasks = TaskService(store=store, db=db, registry=registry)
+    tasks = TaskService(store=store, db=db, registry=registry, metrics=metrics)
     config = ServerConfig.model_validate({"server": {"maxBodyBytes": max_body}})
     app = create_app(
         AppContext(
@@ -56,7 +59,8 @@ def serve(tmp_path: Path, tokens: tuple[str, ...] = (), max_body: int = 1_048_57
             tasks=tasks,
             tokens=tokens,
             changed=lambda keys: None,
-        )
+        ),
+        metrics=metrics.registry if metrics is not None else None,
     )
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -118,7 +118,7 @@ def test_pools_compete_for_the_3090_and_the_3060(box: Box) -> None:
     assert second["phase"] == "Pending" and second["pid"] is None
     assert "GPU1 NVIDIA GeForce RTX 3060: 12.0 GiB free < 14.5 GiB needed" in second["reason"]
     assert "GPU0" in second["reason"], "every GPU is named with why it was rejected"
-    degraded = [c for c in box.status("second")["conditions"] if c["type"] == "Degraded"][0]
+    degraded = next(c for c in box.status("second")["conditions"] if c["type"] == "Degraded")
     assert degraded["reason"] == "Unschedulable"
     assert "FailedScheduling" in [e.reason for e in box.db.events("Pool/second")]
 

@@ -14,7 +14,9 @@ from llorch.store.db import StateDB
 
 
 def policy(**spec: object) -> Policy:
-    obj = parse_object({"apiVersion": "llorch.dev/v1", "kind": "Policy", "metadata": {"name": "p"}, "spec": spec})
+    obj = parse_object(
+        {"apiVersion": "llorch.dev/v1", "kind": "Policy", "metadata": {"name": "p"}, "spec": spec}
+    )
     assert isinstance(obj, Policy)
     return obj
 

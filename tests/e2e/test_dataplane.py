@@ -59,7 +59,9 @@ def test_stream_true_answers_with_the_sse_stream_in_one_round_trip(llorchd: Llor
 
 def test_late_subscribers_replay_and_last_event_id_resumes(llorchd: Llorchd) -> None:
     apply_demo(llorchd)
-    resp = llorchd.http.post(llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "Hi", "max_tokens": 10})
+    resp = llorchd.http.post(
+        llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "Hi", "max_tokens": 10}
+    )
     url = llorchd.url + resp.json()["streams"]["sse"]
     full = read_sse(llorchd.http, url)
     again = read_sse(llorchd.http, url)
@@ -98,7 +100,9 @@ def test_cancel_stops_the_engine_and_ends_the_stream(llorchd: Llorchd) -> None:
     )
     task_id = resp.json()["task_id"]
     frames: list[tuple[str, dict[str, Any]]] = []
-    reader = threading.Thread(target=read_sse, args=(llorchd.http, llorchd.url + f"/v1/tasks/{task_id}/events", frames))
+    reader = threading.Thread(
+        target=read_sse, args=(llorchd.http, llorchd.url + f"/v1/tasks/{task_id}/events", frames)
+    )
     reader.start()
     wait_for("tokens", lambda: len(tokens(frames)) > 5, every=0.01)
     assert llorchd.http.post(llorchd.url + f"/v1/tasks/{task_id}/cancel").status_code == 204
@@ -110,8 +114,8 @@ def test_cancel_stops_the_engine_and_ends_the_stream(llorchd: Llorchd) -> None:
 
     (replica,) = llorchd.pool()["status"]["replicaStatuses"]  # type: ignore[index]
     slots_url = replica["url"] + "/slots"
-    wait_for("the engine's slot idle", lambda: not httpx.get(slots_url).json()[0]["is_processing"], timeout=1.0,
-             every=0.05)  # fmt: skip
+    idle = lambda: not httpx.get(slots_url).json()[0]["is_processing"]  # noqa: E731
+    wait_for("the engine's slot idle", idle, timeout=1.0, every=0.05)
 
 
 def test_queue_positions_and_predictions_shrink_as_work_drains(llorchd: Llorchd) -> None:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from llorch.runtime.engines.base import EngineAdapter
 from llorch.runtime.engines.llamacpp import LlamaCpp
+from llorch.runtime.engines.tgi import Tgi
+from llorch.runtime.engines.triton import Triton
+from llorch.runtime.engines.vllm import VLlm
 from llorch.runtime.errors import RuntimeFailure
 
-_ADAPTERS: dict[str, EngineAdapter] = {"llamacpp": LlamaCpp()}
+_ADAPTERS: dict[str, EngineAdapter] = {
+    "llamacpp": LlamaCpp(),
+    "vllm": VLlm(),
+    "tgi": Tgi(),
+    "triton": Triton(),
+}
 
 
 class UnsupportedEngine(RuntimeFailure):

@@ -24,10 +24,20 @@ class GpuAssignment:
 
     indexes: tuple[int, ...] = ()
     tensor_split: tuple[float, ...] = ()
+    # Each GPU's size: engines that size their memory as a fraction of the card (vLLM) need it.
+    total_mib: tuple[int, ...] = ()
 
     @property
     def cuda_visible_devices(self) -> str:
         return ",".join(str(i) for i in self.indexes)
+
+    def env(self) -> dict[str, str]:
+        """The environment that confines an engine to these GPUs (none: every GPU hidden)."""
+        if not self.indexes:
+            # A CPU replica must not grab VRAM a GPU pool was promised.
+            return {"CUDA_VISIBLE_DEVICES": ""}
+        # NVML numbers GPUs in PCI order; CUDA's default is fastest first. Say which we mean.
+        return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": self.cuda_visible_devices}
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,10 @@ class EngineAdapter(Protocol):
     def launch(self, request: LaunchRequest) -> Launch: ...
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool: ...
+
+    def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """Sequences the engine itself says it is decoding; None when it cannot tell."""
+        ...
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """The engine's own version string, from its info endpoint; None when it has none."""

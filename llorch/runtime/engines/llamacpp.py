@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource
+from httpx_sse import ServerSentEvent
 
 from llorch.runtime.engines.base import (
     CompletionRequest,
@@ -19,6 +18,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
+from llorch.runtime.engines.sse import SseCompletion, decode, request_headers
 from llorch.runtime.errors import EngineError
 
 ENGINE = "llamacpp"
@@ -46,16 +46,10 @@ class LlamaCpp:
             "--slots",
             "--no-webui",
         ]  # fmt: skip
-        env: dict[str, str] = {}
         gpus = request.gpus
         if not gpus.indexes:
-            # Hide every GPU: a CPU pool must not grab VRAM a GPU pool was promised.
             argv += ["--n-gpu-layers", "0"]
-            env["CUDA_VISIBLE_DEVICES"] = ""
         else:
-            # NVML numbers GPUs in PCI order; CUDA's default is fastest first. Say which we mean.
-            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-            env["CUDA_VISIBLE_DEVICES"] = gpus.cuda_visible_devices
             argv += ["--n-gpu-layers", str(spec.gpus.layers if spec.gpus.layers is not None else 999)]
             if len(gpus.indexes) > 1:
                 argv += [
@@ -65,7 +59,7 @@ class LlamaCpp:
                     ",".join(f"{s:g}" for s in gpus.tensor_split),
                 ]
         argv += spec.engine_args
-        return Launch(argv=argv, env=env)
+        return Launch(argv=argv, env=gpus.env())
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """200 once the model is loaded; 503 while loading; nothing at all before it listens."""
@@ -74,6 +68,17 @@ class LlamaCpp:
         except httpx.HTTPError:
             return False
         return resp.status_code == 200
+
+    def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """From `/slots` (on with --slots): the engine's truth about which slots still decode."""
+        try:
+            resp = client.get(f"{upstream.base_url}/slots", headers=dict(upstream.headers), timeout=2.0)
+            slots = resp.json() if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        if not isinstance(slots, list):
+            return None
+        return sum(1 for slot in slots if isinstance(slot, dict) and slot.get("is_processing"))
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/props` carries `build_info` ("b1234-abcdef") in current llama-server releases."""
@@ -84,7 +89,7 @@ class LlamaCpp:
             return None
         return str(build) if build else None
 
-    def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> _Stream:
+    def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "n_predict": request.max_tokens,
@@ -101,92 +106,45 @@ class LlamaCpp:
             body["top_k"] = request.top_k
         if request.stop:
             body["stop"] = request.stop
-        headers = dict(upstream.headers)
-        if request.correlation_id:
-            headers["X-Correlation-Id"] = request.correlation_id
-        return _Stream(client, f"{upstream.base_url}/completion", body, headers)
-
-
-class _Stream:
-    def __init__(self, client: httpx.Client, url: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        self._client = client
-        self._url = url
-        self._body = body
-        self._headers = headers
-        self._response: httpx.Response | None = None
-        self._closed = threading.Event()
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self._closed.set()
-        with self._lock:
-            response = self._response
-        if response is not None:
-            response.close()
-
-    def __iter__(self) -> Iterator[StreamEvent]:
-        request = self._client.build_request(
-            "POST", self._url, json=self._body, headers=self._headers, timeout=httpx.Timeout(10.0, read=None)
+        return SseCompletion(
+            client,
+            f"{upstream.base_url}/completion",
+            body,
+            request_headers(upstream.headers, request.correlation_id),
+            engine=ENGINE,
+            parse=_parse,
+            error=_engine_error,
         )
-        try:
-            response = self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise EngineError(
-                "WORKER_RESET", f"llama-server unreachable: {exc}", retriable=True, engine=ENGINE
-            ) from exc
-        with self._lock:
-            self._response = response
-        try:
-            if self._closed.is_set():
-                return
-            if response.status_code != 200:
-                response.read()
-                raise _engine_error(response.status_code, response.text)
-            yield from self._events(response)
-        except httpx.HTTPError as exc:
-            if self._closed.is_set():
-                return
-            raise EngineError(
-                "WORKER_RESET", f"llama-server stream broke: {exc}", retriable=True, engine=ENGINE
-            ) from exc
-        finally:
-            response.close()
 
-    def _events(self, response: httpx.Response) -> Iterator[StreamEvent]:
-        sent = 0
-        for sse in EventSource(response).iter_sse():
-            if self._closed.is_set():
-                return
-            chunk = json.loads(sse.data)
-            if "error" in chunk:
-                error = chunk["error"]
-                raise _engine_error(int(error.get("code", 500)), json.dumps(chunk))
-            decoded = int(chunk.get("tokens_predicted", sent))
-            if chunk.get("stop"):
-                # Tokens held back at the very end (an unfinished UTF-8 character) never got a
-                # partial chunk of their own; they still count as generated tokens.
-                for _ in range(max(0, decoded - sent)):
-                    yield Token("")
-                    sent += 1
-                reason = _FINISH.get(str(chunk.get("stop_type", "none")), "stop")
-                yield Finished(tokens_out=sent, tokens_in=chunk.get("tokens_evaluated"), finish_reason=reason)
-                return
-            if not chunk.get("tokens"):
-                continue  # the "headers now" chunk llama-server sends when a slot picks the task up
-            # A chunk carries one token; when earlier tokens were held back (an unfinished UTF-8
-            # character), tokens_predicted jumps and their text arrives here, so emit the held
-            # ones as empty tokens first and keep one frame per generated token.
-            for _ in range(max(0, decoded - sent - 1)):
+
+def _parse(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:
+    """llama-server's /completion chunks: one per generated token, then one with `stop: true`."""
+    sent = 0
+    for sse in events:
+        chunk = decode(sse, ENGINE)
+        if "error" in chunk:
+            error = chunk["error"]
+            raise _engine_error(int(error.get("code", 500)), json.dumps(chunk))
+        decoded = int(chunk.get("tokens_predicted", sent))
+        if chunk.get("stop"):
+            # Tokens held back at the very end (an unfinished UTF-8 character) never got a
+            # partial chunk of their own; they still count as generated tokens.
+            for _ in range(max(0, decoded - sent)):
                 yield Token("")
                 sent += 1
-            yield Token(str(chunk.get("content", "")))
+            reason = _FINISH.get(str(chunk.get("stop_type", "none")), "stop")
+            yield Finished(tokens_out=sent, tokens_in=chunk.get("tokens_evaluated"), finish_reason=reason)
+            return
+        if not chunk.get("tokens"):
+            continue  # the "headers now" chunk llama-server sends when a slot picks the task up
+        # A chunk carries one token; when earlier tokens were held back (an unfinished UTF-8
+        # character), tokens_predicted jumps and their text arrives here, so emit the held
+        # ones as empty tokens first and keep one frame per generated token.
+        for _ in range(max(0, decoded - sent - 1)):
+            yield Token("")
             sent += 1
-        raise EngineError(
-            "WORKER_RESET",
-            "llama-server ended the stream without a final chunk",
-            retriable=True,
-            engine=ENGINE,
-        )
+        yield Token(str(chunk.get("content", "")))
+        sent += 1
 
 
 def _engine_error(status: int, body: str) -> EngineError:

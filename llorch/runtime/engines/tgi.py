@@ -25,6 +25,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
+from llorch.runtime.engines.prom import gauge_sum
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -58,7 +59,7 @@ class Tgi:
             # torch.distributed's rendezvous port (default 29500) would collide the same way.
             argv += ["--master-port", str(master_port(request.port))]
         argv += spec.engine_args
-        return Launch(argv=argv, env={"CUDA_VISIBLE_DEVICES": request.gpus.cuda_visible_devices})
+        return Launch(argv=argv, env=request.gpus.env())
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """`/health` is 200 once the shards answer; 503 `{"error":"unhealthy"}` otherwise."""
@@ -67,6 +68,10 @@ class Tgi:
         except httpx.HTTPError:
             return False
         return resp.status_code == 200
+
+    def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """TGI reports its current batch size on /metrics (`tgi_batch_current_size`)."""
+        return gauge_sum(client, upstream, "tgi_batch_current_size")
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/info` carries the router's `version` (and `sha`, `model_id`, `max_total_tokens`...)."""

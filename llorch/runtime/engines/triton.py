@@ -69,7 +69,7 @@ class Triton:
             f"--backend-config=python,shm-region-prefix-name=llorch{request.port}",
         ]
         argv += request.spec.engine_args
-        return Launch(argv=argv, env={"CUDA_VISIBLE_DEVICES": request.gpus.cuda_visible_devices})
+        return Launch(argv=argv, env=request.gpus.env())
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """Server ready (every model loaded, by default strict readiness) and our model ready."""
@@ -82,6 +82,10 @@ class Triton:
             if resp.status_code != 200:
                 return False
         return True
+
+    def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """Triton's metrics count requests per model, not sequences in a batch: it cannot tell."""
+        return None
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """Server metadata, `GET /v2` → `{"name": "triton", "version": "2.x.y", "extensions": [...]}`."""

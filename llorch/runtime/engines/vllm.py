@@ -24,6 +24,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
+from llorch.runtime.engines.prom import gauge_sum
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -40,7 +41,7 @@ class VLlm:
     def launch(self, request: LaunchRequest) -> Launch:
         spec = request.spec
         gpus = request.gpus
-        utilization = gpu_memory_utilization(spec.gpus.vram_mib, _total_mib(request))
+        utilization = gpu_memory_utilization(spec.gpus.vram_mib, request.gpus.total_mib)
         argv = [
             str(request.binary), "serve", str(request.model_path),
             "--host", "127.0.0.1",
@@ -55,7 +56,7 @@ class VLlm:
             "--gpu-memory-utilization", f"{utilization:g}",
         ]  # fmt: skip
         argv += spec.engine_args
-        return Launch(argv=argv, env={"CUDA_VISIBLE_DEVICES": gpus.cuda_visible_devices})
+        return Launch(argv=argv, env=gpus.env())
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """`/health` answers 200 once the engine core is up, and 503 if it died underneath."""
@@ -64,6 +65,10 @@ class VLlm:
         except httpx.HTTPError:
             return False
         return resp.status_code == 200
+
+    def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """vLLM reports the sequences in its running batch on /metrics (`vllm:num_requests_running`)."""
+        return gauge_sum(client, upstream, "vllm:num_requests_running")
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         try:
@@ -92,13 +97,6 @@ def gpu_memory_utilization(vram_mib: int | None, total_mib: Sequence[int]) -> fl
         return DEFAULT_GPU_MEMORY_UTILIZATION
     share = vram_mib / len(total_mib) / min(total_mib)
     return round(min(_MAX_UTILIZATION, max(_MIN_UTILIZATION, share)), 3)
-
-
-def _total_mib(request: LaunchRequest) -> tuple[int, ...]:
-    # GpuAssignment does not carry the GPUs' sizes yet; until it does (`total_mib`, one per
-    # index), a pool's vram_mib cannot be turned into vLLM's fraction and the default applies.
-    totals: tuple[int, ...] = getattr(request.gpus, "total_mib", ())
-    return totals
 
 
 def completion_body(model: str, request: CompletionRequest) -> dict[str, Any]:

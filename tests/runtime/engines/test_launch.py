@@ -57,7 +57,7 @@ def test_llamacpp_cpu_pool_hides_every_gpu() -> None:
 def test_llamacpp_one_gpu() -> None:
     launch = LlamaCpp().launch(request("llamacpp", "llama-server", ONE_GPU, gpus={"count": 1}))
     assert launch.argv == [*LLAMA_COMMON, "--n-gpu-layers", "999"]
-    assert launch.env == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert launch.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
 
 
 def test_llamacpp_two_gpus_split_layers() -> None:
@@ -68,7 +68,7 @@ def test_llamacpp_two_gpus_split_layers() -> None:
         "--split-mode", "layer",
         "--tensor-split", "0.67,0.33",
     ]  # fmt: skip
-    assert launch.env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    assert launch.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "0,1"}
 
 
 # -- vLLM --------------------------------------------------------------------------------------
@@ -91,13 +91,13 @@ def test_vllm_one_gpu() -> None:
     made = request("vllm", "vllm", ONE_GPU, gpus={"count": 1}, engineArgs=["--enforce-eager"])
     launch = VLlm().launch(made)
     assert launch.argv == [*vllm_argv(1, "0.9"), "--enforce-eager"]
-    assert launch.env == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert launch.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
 
 
 def test_vllm_two_gpus_tensor_parallel() -> None:
     launch = VLlm().launch(request("vllm", "vllm", TWO_GPUS, gpus={"count": 2}))
     assert launch.argv == vllm_argv(2, "0.9")
-    assert launch.env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    assert launch.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "0,1"}
 
 
 def test_vllm_cpu_pool_still_runs_one_worker() -> None:
@@ -144,7 +144,7 @@ def tgi_argv(shards: int) -> list[str]:
 def test_tgi_one_gpu() -> None:
     launch = Tgi().launch(request("tgi", "text-generation-launcher", ONE_GPU, gpus={"count": 1}))
     assert launch.argv == tgi_argv(1)
-    assert launch.env == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert launch.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
 
 
 def test_tgi_two_gpus_shard_with_their_own_rendezvous_port() -> None:
@@ -153,7 +153,7 @@ def test_tgi_two_gpus_shard_with_their_own_rendezvous_port() -> None:
     )
     launch = Tgi().launch(made)
     assert launch.argv == [*tgi_argv(2), "--master-port", "18081", "--dtype", "bf16"]
-    assert launch.env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    assert launch.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "0,1"}
 
 
 def test_tgi_master_port_stays_in_range() -> None:
@@ -177,7 +177,7 @@ TRITON_ARGV = [
 def test_triton_one_gpu() -> None:
     launch = Triton().launch(request("triton", "tritonserver", ONE_GPU, gpus={"count": 1}))
     assert launch.argv == TRITON_ARGV
-    assert launch.env == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert launch.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
 
 
 def test_triton_two_gpus() -> None:
@@ -185,7 +185,7 @@ def test_triton_two_gpus() -> None:
         request("triton", "tritonserver", TWO_GPUS, gpus={"count": 2}, engineArgs=["--log-verbose=1"])
     )
     assert launch.argv == [*TRITON_ARGV, "--log-verbose=1"]
-    assert launch.env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    assert launch.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "0,1"}
 
 
 @pytest.mark.parametrize("adapter", [LlamaCpp(), VLlm(), Tgi(), Triton()], ids=lambda a: a.name)

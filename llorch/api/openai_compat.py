@@ -1,0 +1,694 @@
+"""OpenAI-compatible endpoints: models, completions and chat completions over llorch's own task path.
+
+Where they live: the whole surface is under `/openai/v1` (an OpenAI client takes
+`base_url=<llorchd>/openai/v1`), because llorch's own `/v1/models` already lists Model objects
+for llorchctl and the two answers cannot share a path. `/v1/completions` and
+`/v1/chat/completions` do not collide with anything, so they are served there too.
+
+Every request goes through the same admission queue, dispatcher, leases and cancel paths as
+`POST /v1/tasks`: a completion is a task, and its OpenAI id ends with the task id
+(`cmpl-<task_id>`, `chatcmpl-<task_id>`), so `GET /v1/tasks/{id}` and
+`POST /v1/tasks/{id}/cancel` work on it. A streaming client that disconnects abandons (cancels)
+its task, exactly like an SSE subscriber of /v1/tasks.
+
+`model` names a pool, or a Model that exactly one pool serves (a Model behind several pools is
+ambiguous here: name the pool).
+
+Chat prompts: llama-server applies a model's own chat template only on its
+`/v1/chat/completions`, while llorch's engine path is the native `/completion`, so the messages
+are rendered here with one fixed ChatML template, one block per message, then the assistant's
+opening (a role of `developer` is written as `system`)::
+
+    <|im_start|>system
+    {content}<|im_end|>
+    <|im_start|>user
+    {content}<|im_end|>
+    <|im_start|>assistant
+
+and generation stops at `<|im_end|>` (or a new `<|im_start|>`). A model's own template arrives
+with per-pool chat support later; until then models trained on another template see ChatML.
+
+Errors answer in OpenAI's shape (`{"error": {"message", "type", "param", "code"}}`), which its
+SDKs parse, with the HTTP status from llorch's code mapping; the code is llorch's, lowercased
+(`admission_reject`, `pool_unready`), except `model_not_found`, `model_ambiguous` and
+`unsupported_value`. Errors raised before a resource runs (auth, body size) still come in
+llorch's envelope from the global handler. Parameters llorch does not implement are accepted
+only at the value that means "off" (`n: 1`, `frequency_penalty: 0`, `echo: false`, ...); any
+other value is a 400, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal, TypeVar
+
+import falcon
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llorch.api import sse
+from llorch.api.context import AppContext
+from llorch.api.errors import STATUS_BY_CODE, ApiError
+from llorch.api.tasks import read_json
+from llorch.dataplane.errors import DataplaneError
+from llorch.dataplane.service import TaskService
+from llorch.dataplane.tasks import Task
+from llorch.resources import Pool
+from llorch.runtime.engines.base import CompletionRequest
+
+log = logging.getLogger("llorch.api")
+
+PREFIX = "/openai/v1"
+OWNED_BY = "llorch"
+DEFAULT_COMPLETION_MAX_TOKENS = 16  # OpenAI's default for /completions
+CHATML_STOPS = ["<|im_end|>", "<|im_start|>"]
+
+# Codes that only appear in a task's error frame (after admission), next to the admission ones.
+_STREAM_STATUS = {"CANCELED": 409, "POOL_DRAINED": 503}
+_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+}
+# The engine reports stop | length | cancelled | budget; OpenAI knows stop and length. A budget
+# cut is a length limit the caller did not set, but a limit all the same.
+_FINISH_REASON = {"stop": "stop", "length": "length", "budget": "length"}
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+
+class OpenAIError(Exception):
+    """An error answered in OpenAI's shape; `type` follows from the status unless given."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None,
+        param: str | None = None,
+        type_: str | None = None,
+        retry_after_ms: int | None = None,
+        retriable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.type = type_ or _TYPE_BY_STATUS.get(status, "server_error")
+        self.retry_after_ms = retry_after_ms
+        self.retriable = retriable
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def _status_of(code: str) -> int:
+    return STATUS_BY_CODE.get(code, _STREAM_STATUS.get(code, 500))
+
+
+def _from_llorch_code(
+    code: str, message: str, *, retry_after_ms: int | None = None, retriable: bool | None = None
+) -> OpenAIError:
+    return OpenAIError(
+        _status_of(code),
+        message,
+        code=code.lower(),
+        retry_after_ms=retry_after_ms,
+        retriable=retriable,
+    )
+
+
+def _from_validation(exc: ValidationError) -> OpenAIError:
+    errors = exc.errors()
+    parts = [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in errors]
+    message = "; ".join(f"{field}: {msg}" if field else msg for field, msg in parts)
+    param = (parts[0][0] or None) if parts else None
+    return OpenAIError(400, message, code="invalid_params", param=param)
+
+
+def to_openai_error(exc: Exception) -> OpenAIError:
+    """llorch's exceptions in OpenAI's terms; anything unexpected is logged and becomes a 500."""
+    if isinstance(exc, OpenAIError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return _from_validation(exc)
+    if isinstance(exc, DataplaneError):
+        return _from_llorch_code(
+            exc.code, exc.message, retry_after_ms=exc.retry_after_ms, retriable=exc.retriable
+        )
+    if isinstance(exc, ApiError):
+        return _from_llorch_code(exc.code, exc.message)
+    if isinstance(exc, falcon.HTTPError):
+        message = exc.description or exc.title or str(exc.status)
+        return OpenAIError(exc.status_code, message, code=None)
+    log.exception("unhandled error in the OpenAI-compatible API")
+    return OpenAIError(500, f"internal error: {type(exc).__name__}", code="internal")
+
+
+def respond_error(resp: falcon.Response, err: OpenAIError) -> None:
+    resp.status = falcon.code_to_http_status(err.status)
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json.dumps(err.body())
+    if err.retry_after_ms is not None:
+        ms = int(err.retry_after_ms)
+        resp.set_header("Retry-After", str(max(1, -(-ms // 1000))))
+        resp.set_header("X-Backoff-Ms", str(ms))
+        # OpenAI's SDKs read this one first: it keeps the sub-second backoff llorch computed.
+        resp.set_header("retry-after-ms", str(ms))
+    if err.retriable is not None:
+        # Without it the SDKs retry every 409/429/5xx, a Retired model (409) included.
+        resp.set_header("x-should-retry", "true" if err.retriable else "false")
+
+
+# -- request bodies ----------------------------------------------------------------------------------
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include_usage: bool = False
+
+
+class _SamplingBody(BaseModel):
+    """What both endpoints take. Unknown fields are refused, as OpenAI itself does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Fields llorch does not implement, each with the values that mean "off": those are accepted
+    # (clients send them by default) and anything else is refused by `unsupported()`.
+    OFF_VALUES: ClassVar[dict[str, tuple[object, ...]]] = {
+        "n": (None, 1),
+        "frequency_penalty": (None, 0),
+        "presence_penalty": (None, 0),
+        "logit_bias": (None, {}),
+    }
+
+    model: str = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)  # not OpenAI's; llama.cpp and vLLM clients send it
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None  # an end-user id for OpenAI's abuse monitoring: nothing to do here
+    n: int | None = Field(default=None, ge=1, le=128)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, float] | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _at_most_four_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return value
+
+    def unsupported(self) -> OpenAIError | None:
+        for name, off in self.OFF_VALUES.items():
+            value = getattr(self, name)
+            if value not in off:
+                allowed = " or ".join(json.dumps(v) for v in off if v is not None)
+                return OpenAIError(
+                    400,
+                    f"Unsupported value: {name!r} does not support {json.dumps(value)} in llorch;"
+                    f" only {allowed} (or leaving it out) is supported",
+                    code="unsupported_value",
+                    param=name,
+                )
+        if self.stream_options is not None and not self.stream:
+            return OpenAIError(
+                400,
+                "stream_options is only allowed when stream is true",
+                code="invalid_params",
+                param="stream_options",
+            )
+        return None
+
+    @property
+    def stops(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
+
+
+BodyT = TypeVar("BodyT", bound=_SamplingBody)
+
+
+class CompletionBody(_SamplingBody):
+    OFF_VALUES: ClassVar[dict[str, tuple[object, ...]]] = {
+        **_SamplingBody.OFF_VALUES,
+        "logprobs": (None,),
+        "echo": (None, False),
+        "best_of": (None, 1),
+        "suffix": (None, ""),
+    }
+
+    prompt: str | list[str]
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    echo: bool | None = None
+    best_of: int | None = Field(default=None, ge=1, le=20)
+    suffix: str | None = None
+
+    def prompt_text(self) -> str:
+        """One prompt per request: a list is accepted only as a list of one (batching is n > 1 too)."""
+        prompts = [self.prompt] if isinstance(self.prompt, str) else self.prompt
+        if len(prompts) != 1:
+            raise OpenAIError(
+                400,
+                f"exactly one prompt per request is supported, got {len(prompts)}",
+                code="unsupported_value",
+                param="prompt",
+            )
+        if not prompts[0]:
+            raise OpenAIError(400, "prompt must not be empty", code="invalid_params", param="prompt")
+        return prompts[0]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_parts(cls, value: object) -> object:
+        """OpenAI's content may be a list of parts; only text parts mean anything to a text model."""
+        if not isinstance(value, list):
+            return value
+        texts = []
+        for part in value:
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
+            ):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise ValueError(f"only text content parts are supported, got {kind!r}")
+            texts.append(part["text"])
+        return "".join(texts)
+
+
+class ChatBody(_SamplingBody):
+    OFF_VALUES: ClassVar[dict[str, tuple[object, ...]]] = {
+        **_SamplingBody.OFF_VALUES,
+        "logprobs": (None, False),
+        "top_logprobs": (None, 0),
+        "tools": (None, []),
+        "tool_choice": (None, "none"),
+        "functions": (None, []),
+        "function_call": (None, "none"),
+        "response_format": (None, {"type": "text"}),
+    }
+
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+
+
+def render_chatml(messages: list[ChatMessage]) -> str:
+    """The messages as one ChatML prompt, ending where the assistant's answer begins."""
+    turns = []
+    for message in messages:
+        # `developer` is OpenAI's newer name for the system role; ChatML models know `system`.
+        role = "system" if message.role == "developer" else message.role
+        turns.append(f"<|im_start|>{role}\n{message.content}<|im_end|>\n")
+    return "".join(turns) + "<|im_start|>assistant\n"
+
+
+# -- models ------------------------------------------------------------------------------------------
+
+
+def _pools(ctx: AppContext) -> list[Pool]:
+    return [e.obj for e in ctx.store.entries("Pool") if isinstance(e.obj, Pool)]
+
+
+def _served_models(pools: list[Pool]) -> dict[str, str]:
+    """Model name → its pool, for the Models exactly one pool serves and no pool is named after."""
+    names = {p.metadata.name for p in pools}
+    counts = Counter(p.spec.model for p in pools)
+    return {
+        p.spec.model: p.metadata.name
+        for p in pools
+        if counts[p.spec.model] == 1 and p.spec.model not in names
+    }
+
+
+def _created(ctx: AppContext, key: str) -> int:
+    """When the object's manifest file last changed: the nearest thing to OpenAI's `created`."""
+    entry = ctx.store.get(key)
+    if entry is None:
+        return 0
+    try:
+        return int((ctx.store.folder / entry.file).stat().st_mtime)
+    except OSError:
+        return 0
+
+
+def _model_object(ctx: AppContext, name: str, key: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": _created(ctx, key), "owned_by": OWNED_BY}
+
+
+def model_objects(ctx: AppContext) -> list[dict[str, Any]]:
+    pools = _pools(ctx)
+    listed = [_model_object(ctx, p.metadata.name, f"Pool/{p.metadata.name}") for p in pools]
+    for model, pool in sorted(_served_models(pools).items()):
+        key = f"Model/{model}" if ctx.store.get(f"Model/{model}") else f"Pool/{pool}"
+        listed.append(_model_object(ctx, model, key))
+    return listed
+
+
+def _model_not_found(model: str) -> OpenAIError:
+    return OpenAIError(
+        404,
+        f"The model {model!r} does not exist: name a pool, or a Model exactly one pool serves",
+        code="model_not_found",
+        param="model",
+    )
+
+
+def resolve_pool(ctx: AppContext, model: str) -> Pool:
+    """`model` as a pool name first, then as the Model of exactly one pool."""
+    if ctx.store.get(f"Pool/{model}") is not None:
+        return ctx.tasks.resolve_pool(model, None)
+    serving = sorted(p.metadata.name for p in _pools(ctx) if p.spec.model == model)
+    if len(serving) > 1:
+        raise OpenAIError(
+            400,
+            f"model {model!r} is served by several pools ({', '.join(serving)}): name one of them",
+            code="model_ambiguous",
+            param="model",
+        )
+    if not serving:
+        raise _model_not_found(model)
+    return ctx.tasks.resolve_pool(None, model)
+
+
+# -- reply shapes ------------------------------------------------------------------------------------
+
+
+def _usage(end: dict[str, Any]) -> dict[str, int]:
+    prompt = int(end.get("tokens_in") or 0)
+    completion = int(end.get("tokens_out") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _finish_reason(end: dict[str, Any]) -> str:
+    return _FINISH_REASON.get(str(end.get("finish_reason")), "stop")
+
+
+class _Reply:
+    """The envelope every object and chunk of one answer shares (id, created, model)."""
+
+    id_prefix: ClassVar[str]
+    object_name: ClassVar[str]
+    chunk_name: ClassVar[str]
+
+    def __init__(self, task: Task, model: str, include_usage: bool) -> None:
+        self.id = f"{self.id_prefix}-{task.id}"
+        self.created = int(task.created_at)
+        self.model = model
+        self.include_usage = include_usage
+
+    def _head(self, name: str) -> dict[str, Any]:
+        return {"id": self.id, "object": name, "created": self.created, "model": self.model}
+
+    def chunk(self, choice: dict[str, Any]) -> dict[str, Any]:
+        body = {**self._head(self.chunk_name), "choices": [{"index": 0, **choice}]}
+        if self.include_usage:
+            body["usage"] = None  # as OpenAI: only the last chunk carries usage
+        return body
+
+    def usage_chunk(self, end: dict[str, Any]) -> dict[str, Any]:
+        return {**self._head(self.chunk_name), "choices": [], "usage": _usage(end)}
+
+    def opening(self) -> list[dict[str, Any]]:
+        return []
+
+    def text_chunk(self, text: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def final_chunk(self, end: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def whole(self, text: str, end: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class _CompletionReply(_Reply):
+    id_prefix = "cmpl"
+    object_name = "text_completion"
+    chunk_name = "text_completion"
+
+    def text_chunk(self, text: str) -> dict[str, Any]:
+        return self.chunk({"text": text, "logprobs": None, "finish_reason": None})
+
+    def final_chunk(self, end: dict[str, Any]) -> dict[str, Any]:
+        return self.chunk({"text": "", "logprobs": None, "finish_reason": _finish_reason(end)})
+
+    def whole(self, text: str, end: dict[str, Any]) -> dict[str, Any]:
+        choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": _finish_reason(end)}
+        return {**self._head(self.object_name), "choices": [choice], "usage": _usage(end)}
+
+
+class _ChatReply(_Reply):
+    id_prefix = "chatcmpl"
+    object_name = "chat.completion"
+    chunk_name = "chat.completion.chunk"
+
+    def opening(self) -> list[dict[str, Any]]:
+        # OpenAI's first chunk names the role; it also sends the headers before the first token.
+        return [
+            self.chunk(
+                {"delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+            )
+        ]
+
+    def text_chunk(self, text: str) -> dict[str, Any]:
+        return self.chunk({"delta": {"content": text}, "logprobs": None, "finish_reason": None})
+
+    def final_chunk(self, end: dict[str, Any]) -> dict[str, Any]:
+        return self.chunk({"delta": {}, "logprobs": None, "finish_reason": _finish_reason(end)})
+
+    def whole(self, text: str, end: dict[str, Any]) -> dict[str, Any]:
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "logprobs": None,
+            "finish_reason": _finish_reason(end),
+        }
+        return {**self._head(self.object_name), "choices": [choice], "usage": _usage(end)}
+
+
+# -- running a task ----------------------------------------------------------------------------------
+
+
+def _data(payload: dict[str, Any] | str) -> bytes:
+    text = (
+        payload
+        if isinstance(payload, str)
+        else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    )
+    return f"data: {text}\n\n".encode()
+
+
+def _frame_error(data: dict[str, Any]) -> OpenAIError:
+    return _from_llorch_code(
+        str(data.get("code", "INTERNAL")),
+        str(data.get("message", "the task failed")),
+        retry_after_ms=data.get("retry_after_ms"),
+        retriable=data.get("retriable"),
+    )
+
+
+def stream_reply(task: Task, tasks: TaskService, reply: _Reply) -> Iterator[bytes]:
+    """The task's tokens as OpenAI chunks, written as they come, ending in `data: [DONE]`.
+
+    An error frame becomes one `data: {"error": ...}` chunk and the stream ends there (OpenAI's
+    SDKs raise on it). A client that goes away before the end abandons the task: nobody reads
+    the tokens, so its slot is freed.
+    """
+    done = False
+    try:
+        opening = reply.opening()
+        # A first write makes waitress send the headers now, not with the first token.
+        yield b"".join(_data(c) for c in opening) if opening else sse.comment("stream open")
+        after = -1
+        while not done:
+            frames, _ = task.wait_frames(after, sse.HEARTBEAT_SECONDS)
+            if not frames:
+                yield sse.comment("heartbeat")
+            for frame in frames:
+                after = frame.id
+                if frame.event == "token" and frame.data["t"]:
+                    yield _data(reply.text_chunk(frame.data["t"]))
+                elif frame.event == "end":
+                    done = True
+                    yield _data(reply.final_chunk(frame.data))
+                    if reply.include_usage:
+                        yield _data(reply.usage_chunk(frame.data))
+                    yield _data("[DONE]")
+                elif frame.event == "error":
+                    done = True
+                    yield _data(_frame_error(frame.data).body())
+    finally:
+        if not done:
+            tasks.abandon(task)
+
+
+def collect_reply(task: Task, tasks: TaskService) -> tuple[str, dict[str, Any]]:
+    """Wait for the task's end: its whole text and the end frame; an error frame raises."""
+    parts: list[str] = []
+    after = -1
+    done = False
+    try:
+        while True:
+            frames, _ = task.wait_frames(after, sse.HEARTBEAT_SECONDS)
+            for frame in frames:
+                after = frame.id
+                if frame.event == "token":
+                    parts.append(frame.data["t"])
+                elif frame.event == "end":
+                    done = True
+                    return "".join(parts), frame.data
+                elif frame.event == "error":
+                    done = True
+                    raise _frame_error(frame.data)
+    finally:
+        if not done:
+            tasks.abandon(task)
+
+
+# -- resources ---------------------------------------------------------------------------------------
+
+
+class _OpenAIResource:
+    """Answers every failure in OpenAI's shape, before the global handler can use llorch's."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self._post(req, resp)
+        except Exception as exc:
+            respond_error(resp, to_openai_error(exc))
+
+    def _post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        raise NotImplementedError
+
+    def _run(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        body: _SamplingBody,
+        request: CompletionRequest,
+        pool: Pool,
+    ) -> None:
+        reply_type = _ChatReply if isinstance(body, ChatBody) else _CompletionReply
+        task = self._ctx.tasks.submit(request, pool=pool).task
+        reply = reply_type(task, body.model, body.include_usage)
+        if body.stream:
+            resp.content_type = "text/event-stream"
+            resp.set_headers(sse.HEADERS)
+            resp.stream = stream_reply(task, self._ctx.tasks, reply)
+            return
+        text, end = collect_reply(task, self._ctx.tasks)
+        resp.media = reply.whole(text, end)
+
+
+def _validated(model: type[BodyT], req: falcon.Request) -> BodyT:
+    body = model.model_validate(read_json(req))
+    refused = body.unsupported()
+    if refused is not None:
+        raise refused
+    return body
+
+
+class CompletionsResource(_OpenAIResource):
+    def _post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = _validated(CompletionBody, req)
+        prompt = body.prompt_text()
+        pool = resolve_pool(self._ctx, body.model)
+        request = CompletionRequest(
+            prompt=prompt,
+            max_tokens=body.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS,
+            seed=body.seed,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            top_k=body.top_k,
+            stop=body.stops,
+            correlation_id=req.context.get("correlation_id"),
+        )
+        self._run(req, resp, body, request, pool)
+
+
+class ChatCompletionsResource(_OpenAIResource):
+    def _post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = _validated(ChatBody, req)
+        pool = resolve_pool(self._ctx, body.model)
+        # OpenAI's chat default is "until the model stops"; a slot's context is that bound here.
+        max_tokens = body.max_completion_tokens or body.max_tokens or pool.spec.context
+        request = CompletionRequest(
+            prompt=render_chatml(body.messages),
+            max_tokens=max_tokens,
+            seed=body.seed,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            top_k=body.top_k,
+            stop=[*CHATML_STOPS, *body.stops],
+            correlation_id=req.context.get("correlation_id"),
+        )
+        self._run(req, resp, body, request, pool)
+
+
+class ModelsResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"object": "list", "data": model_objects(self._ctx)}
+
+
+class ModelResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, model: str) -> None:
+        found = next((m for m in model_objects(self._ctx) if m["id"] == model), None)
+        if found is None:
+            respond_error(resp, _model_not_found(model))
+            return
+        resp.media = found
+
+
+def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
+    completions, chat = CompletionsResource(ctx), ChatCompletionsResource(ctx)
+    app.add_route(f"{PREFIX}/models", ModelsResource(ctx))
+    app.add_route(f"{PREFIX}/models/{{model}}", ModelResource(ctx))
+    app.add_route(f"{PREFIX}/completions", completions)
+    app.add_route(f"{PREFIX}/chat/completions", chat)
+    # Free paths under llorch's own /v1 (its /v1/models is taken by the Model object list).
+    app.add_route("/v1/completions", completions)
+    app.add_route("/v1/chat/completions", chat)

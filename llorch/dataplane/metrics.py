@@ -1,0 +1,301 @@
+"""Prometheus metrics of one llorchd: the contract's names, on a registry of the daemon's own.
+
+Two kinds of series, kept apart on purpose:
+
+* **Events** (counters, histograms) are counted where they happen: a task admitted, rejected,
+  started, canceled, finished; a placement decision; a weights check. `Metrics` has one method per
+  event, so call sites stay one line and the label names live here only.
+* **State** (queue depth, slots, GPUs, model lifecycle) is read from the live objects when Prometheus
+  scrapes, by the collectors below, so a gauge can never drift from what it describes.
+
+Every label value is bounded: pool, replica, model and GPU names, error codes, enums. Never a task
+or session id. Each `Metrics` owns a fresh `CollectorRegistry` (never the process-wide default), so
+tests and several daemons in one process do not collide.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from llorch.dataplane.admission import PRIORITIES
+from llorch.dataplane.errors import DataplaneError
+from llorch.dataplane.tasks import Task
+from llorch.resources import Model, Pool
+from llorch.resources.model import Lifecycle
+from llorch.runtime.gpus import GpuInventory
+from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.manifests import ManifestStore
+
+log = logging.getLogger("llorch.dataplane")
+
+# Milliseconds. First token: 1 ms (warm cache, empty queue) to a minute (deep queue, cold load).
+FIRST_TOKEN_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000)
+# Decode of a whole answer runs longer than a first token; up to five minutes.
+DECODE_BUCKETS_MS = (
+    *(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000),
+    *(20_000, 30_000, 60_000, 120_000, 300_000),
+)
+
+CANCEL_REASONS = ("client", "cancel", "drain", "shutdown")
+VERIFICATION_RESULTS = ("ok", "mismatch", "missing")
+
+# (pool, priority) -> tasks waiting.
+QueueDepths = Callable[[], Mapping[tuple[str, str], int]]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Metrics:
+    """The daemon's metrics. Methods are cheap and thread-safe (prometheus_client locks per child)."""
+
+    def __init__(self, *, registry: CollectorRegistry | None = None, inventory: GpuInventory | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.tasks_enqueued = Counter(
+            "tasks_enqueued_total", "Tasks admitted to a pool's queue.", ["pool_id"], registry=r
+        )
+        self.tasks_started = Counter(
+            "tasks_started_total",
+            "Tasks handed to a replica slot.",
+            ["pool_id", "replica_id", "engine"],
+            registry=r,
+        )
+        self.tasks_canceled = Counter(
+            "tasks_canceled_total",
+            "Tasks ended before their answer was complete, by reason (client|cancel|drain|shutdown).",
+            ["pool_id", "reason"],
+            registry=r,
+        )
+        self.tasks_rejected = Counter(
+            "tasks_rejected_total",
+            "Tasks refused at admission, by error code.",
+            ["pool_id", "reason"],
+            registry=r,
+        )
+        self.tokens_in = Counter(
+            "tokens_in_total", "Prompt tokens of finished tasks.", ["pool_id"], registry=r
+        )
+        self.tokens_out = Counter("tokens_out_total", "Tokens streamed to clients.", ["pool_id"], registry=r)
+        self.latency_first_token = Histogram(
+            "latency_first_token_ms",
+            "Admission to first token, queueing included, of tasks that finished (milliseconds).",
+            ["pool_id"],
+            buckets=FIRST_TOKEN_BUCKETS_MS,
+            registry=r,
+        )
+        self.latency_decode = Histogram(
+            "latency_decode_ms",
+            "First token to last token of tasks that finished (milliseconds).",
+            ["pool_id"],
+            buckets=DECODE_BUCKETS_MS,
+            registry=r,
+        )
+        self.backpressure = Counter(
+            "admission_backpressure_events_total",
+            "Admission decisions taken because a pool's queue was full, by overflow policy.",
+            ["pool_id", "policy"],
+            registry=r,
+        )
+        self.placements = Counter(
+            "placement_decisions_total",
+            "GPU placement decisions for replicas (outcome placed|unschedulable).",
+            ["outcome", "pinned", "fallback"],
+            registry=r,
+        )
+        self.verifications = Counter(
+            "catalog_verifications_total",
+            "Model weights checks (result ok|mismatch|missing).",
+            ["result", "reason"],
+            registry=r,
+        )
+        if inventory is not None:
+            r.register(GpuCollector(inventory))
+
+    # -- data plane events ----------------------------------------------------------------------
+
+    def enqueued(self, pool: str) -> None:
+        self.tasks_enqueued.labels(pool).inc()
+
+    def rejected(self, pool: str, code: str) -> None:
+        self.tasks_rejected.labels(pool, code).inc()
+
+    def backpressured(self, pool: str, policy: str) -> None:
+        self.backpressure.labels(pool, policy).inc()
+
+    def canceled(self, pool: str, reason: str) -> None:
+        self.tasks_canceled.labels(pool, reason).inc()
+
+    def started(self, pool: str, replica_id: str, engine: str) -> Counter:
+        """Count a start; returns the pool's `tokens_out` child, for one `.inc()` per token."""
+        self.tasks_started.labels(pool, replica_id, engine).inc()
+        return self.tokens_out.labels(pool)
+
+    def ended(self, task: Task) -> None:
+        """A task's run is over: prompt tokens and latencies from its `end` frame, if it has one."""
+        with task.changed:
+            end = task.frames[-1] if task.finished and task.frames else None
+        if end is None or end.event != "end":
+            return
+        data = end.data
+        tokens_in = data.get("tokens_in")
+        if isinstance(tokens_in, int) and tokens_in > 0:
+            self.tokens_in.labels(task.pool).inc(tokens_in)
+        if not data.get("tokens_out"):
+            return  # no token came: neither latency means anything
+        ttft, decode = data.get("ttft_ms"), data.get("decode_ms")
+        if isinstance(ttft, int | float):
+            self.latency_first_token.labels(task.pool).observe(ttft)
+        if isinstance(decode, int | float):
+            self.latency_decode.labels(task.pool).observe(decode)
+
+    # -- control plane events (passed to the controllers as callbacks) --------------------------
+
+    def placement(self, placed: bool, pinned: bool) -> None:
+        """llorch never falls back from a pin it cannot honour, so `fallback` is always "false"."""
+        self.placements.labels("placed" if placed else "unschedulable", _bool(pinned), "false").inc()
+
+    def verification(self, result: str, reason: str) -> None:
+        self.verifications.labels(result, reason).inc()
+
+    # -- state, read on scrape ------------------------------------------------------------------
+
+    def watch(self, *, store: ManifestStore, replicas: ReplicaRegistry, queue_depths: QueueDepths) -> None:
+        """Expose queue depths, slots and model states, read from these objects on every scrape."""
+        self.registry.register(StateCollector(store, replicas, queue_depths))
+
+
+class _Measured(Protocol):
+    @property
+    def metrics(self) -> Metrics | None: ...
+
+
+S = TypeVar("S", bound=_Measured)
+
+
+def counts_admission(submit: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Decorates `TaskService.submit`: tasks_enqueued_total when it returns; when it raises a
+    DataplaneError, tasks_rejected_total{reason=code} (and a backpressure event for a full queue).
+
+    `submit` takes the resolved Pool as the keyword `pool`, so its name is always a bounded label.
+    """
+
+    @functools.wraps(submit)
+    def counted(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        metrics = self.metrics
+        pool = kwargs.get("pool")
+        if metrics is None or not isinstance(pool, Pool):
+            return submit(self, *args, **kwargs)
+        name = pool.metadata.name
+        try:
+            admitted = submit(self, *args, **kwargs)
+        except DataplaneError as exc:
+            metrics.rejected(name, exc.code)
+            if exc.code == "ADMISSION_REJECT":
+                # The queue only ever refuses when full (Policy overflow "reject").
+                metrics.backpressured(name, "reject")
+            raise
+        metrics.enqueued(name)
+        return admitted
+
+    return counted
+
+
+class StateCollector(Collector):
+    """queue_depth, slots_busy/slots_total and model_state, computed from the live objects."""
+
+    def __init__(self, store: ManifestStore, replicas: ReplicaRegistry, queue_depths: QueueDepths) -> None:
+        self._store = store
+        self._replicas = replicas
+        self._queue_depths = queue_depths
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        queue, busy, total, model = self._families()
+        depths = dict(self._queue_depths())
+        for entry in self._store.entries("Pool"):
+            if isinstance(entry.obj, Pool):
+                for priority in PRIORITIES:
+                    depths.setdefault((entry.obj.metadata.name, priority), 0)
+        for (pool, priority), depth in sorted(depths.items()):
+            queue.add_metric([pool, priority], depth)
+        for replica in self._replicas.replicas():
+            busy.add_metric([replica.pool, replica.id], replica.busy)
+            total.add_metric([replica.pool, replica.id], replica.slots)
+        for entry in self._store.entries("Model"):
+            if isinstance(entry.obj, Model):
+                current = entry.obj.spec.lifecycle
+                for state in Lifecycle:
+                    model.add_metric([entry.obj.metadata.name, state.value], 1 if state is current else 0)
+        return [queue, busy, total, model]
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "queue_depth",
+                "Tasks waiting for a slot, per pool and priority.",
+                labels=["pool_id", "priority"],
+            ),
+            GaugeMetricFamily(
+                "slots_busy", "Slots of a replica leased to running tasks.", labels=["pool_id", "replica_id"]
+            ),
+            GaugeMetricFamily(
+                "slots_total",
+                "Slots (parallel sequences) of a ready replica.",
+                labels=["pool_id", "replica_id"],
+            ),
+            GaugeMetricFamily(
+                "model_state",
+                "1 for a Model's current lifecycle state (Active|Retired), 0 for the other.",
+                labels=["model_id", "state"],
+            ),
+        ]
+
+
+class GpuCollector(Collector):
+    """gpu_utilization and vram_used_bytes per GPU, as NVML reports them now; nothing on a CPU box."""
+
+    def __init__(self, inventory: GpuInventory) -> None:
+        self._inventory = inventory
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        utilization, vram = self._families()
+        try:
+            gpus = self._inventory.gpus()
+        except Exception:  # a scrape must not fail because NVML did
+            log.exception("GPU inventory failed during a metrics scrape")
+            gpus = []
+        for gpu in gpus:
+            device = str(gpu.index)
+            if gpu.utilization_pct is not None:
+                utilization.add_metric([device], gpu.utilization_pct / 100)
+            vram.add_metric([device], gpu.used_bytes)
+        return [utilization, vram]
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "gpu_utilization",
+                "Fraction of the last sample period the GPU was busy (0-1), per NVML index.",
+                labels=["device"],
+            ),
+            GaugeMetricFamily("vram_used_bytes", "GPU memory in use, per NVML index.", labels=["device"]),
+        ]
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
