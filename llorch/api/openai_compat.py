@@ -86,7 +86,7 @@ _FINISH_REASON = {"stop": "stop", "length": "length", "budget": "length"}
 
 
 class OpenAIError(Exception):
-    """An error answered in OpenAI's shape; `type` follows from the status unless given."""
+    """An error answered in OpenAI's shape; its `type` follows from the HTTP status."""
 
     def __init__(
         self,
@@ -95,7 +95,6 @@ class OpenAIError(Exception):
         *,
         code: str | None,
         param: str | None = None,
-        type_: str | None = None,
         retry_after_ms: int | None = None,
         retriable: bool | None = None,
     ) -> None:
@@ -104,7 +103,7 @@ class OpenAIError(Exception):
         self.message = message
         self.code = code
         self.param = param
-        self.type = type_ or _TYPE_BY_STATUS.get(status, "server_error")
+        self.type = _TYPE_BY_STATUS.get(status, "server_error")
         self.retry_after_ms = retry_after_ms
         self.retriable = retriable
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -197,3 +199,20 @@ def test_control_stays_responsive_while_every_stream_slot_is_busy(
             client.close()
     finally:
         stop_llorchd(daemon)
+
+
+def test_a_replica_dying_mid_stream_ends_it_with_worker_reset(llorchd: Llorchd) -> None:
+    apply_demo(llorchd, slots=1, context=4096)
+    resp = llorchd.http.post(
+        llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "Go", "max_tokens": 4000, "seed": 8}
+    )
+    frames: list[tuple[str, dict[str, Any]]] = []
+    reader = threading.Thread(target=read_sse, args=(llorchd.http, llorchd.url + resp.json()["streams"]["sse"], frames))
+    reader.start()
+    wait_for("tokens", lambda: len(tokens(frames)) > 5, every=0.01)
+    (pid,) = llorchd.engine_pids()
+    os.kill(pid, signal.SIGKILL)
+    reader.join(30)
+    assert not reader.is_alive(), "the client is never left hanging"
+    assert frames[-1][0] == "error"
+    assert frames[-1][1]["code"] == "WORKER_RESET" and frames[-1][1]["retriable"] is True
