@@ -8,7 +8,7 @@ from typing import Any
 import falcon
 
 from llorch.api.context import AppContext
-from llorch.resources import key_of, plural
+from llorch.resources import api_path, key_of
 from llorch.store.manifests import Entry
 
 
@@ -70,5 +70,5 @@ def _missing(ctx: AppContext, key: str) -> str:
 
 def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
     for kind in ("Model", "Pool", "Policy"):
-        app.add_route(f"/v1/{plural(kind)}", ObjectListResource(ctx, kind))
-        app.add_route(f"/v1/{plural(kind)}/{{name}}", ObjectResource(ctx, kind))
+        app.add_route(api_path(kind), ObjectListResource(ctx, kind))
+        app.add_route(f"{api_path(kind)}/{{name}}", ObjectResource(ctx, kind))

@@ -1,9 +1,8 @@
 """OpenAI-compatible endpoints: models, completions and chat completions over llorch's own task path.
 
-Where they live: the whole surface is under `/openai/v1` (an OpenAI client takes
-`base_url=<llorchd>/openai/v1`), because llorch's own `/v1/models` already lists Model objects
-for llorchctl and the two answers cannot share a path. `/v1/completions` and
-`/v1/chat/completions` do not collide with anything, so they are served there too.
+Where they live: under `/v1` (an OpenAI client takes `base_url=<llorchd>/v1`; llorch's own
+Model objects are listed at `/v1/catalog/models`), and the same surface again under
+`/openai/v1` for clients configured with a prefix of their own.
 
 Every request goes through the same admission queue, dispatcher, leases and cancel paths as
 `POST /v1/tasks`: a completion is a task, and its OpenAI id ends with the task id
@@ -598,12 +597,7 @@ class _OpenAIResource:
         raise NotImplementedError
 
     def _run(
-        self,
-        req: falcon.Request,
-        resp: falcon.Response,
-        body: _SamplingBody,
-        request: CompletionRequest,
-        pool: Pool,
+        self, resp: falcon.Response, body: _SamplingBody, request: CompletionRequest, pool: Pool
     ) -> None:
         reply_type = _ChatReply if isinstance(body, ChatBody) else _CompletionReply
         task = self._ctx.tasks.submit(request, pool=pool).task
@@ -640,7 +634,7 @@ class CompletionsResource(_OpenAIResource):
             stop=body.stops,
             correlation_id=req.context.get("correlation_id"),
         )
-        self._run(req, resp, body, request, pool)
+        self._run(resp, body, request, pool)
 
 
 class ChatCompletionsResource(_OpenAIResource):
@@ -659,7 +653,7 @@ class ChatCompletionsResource(_OpenAIResource):
             stop=[*CHATML_STOPS, *body.stops],
             correlation_id=req.context.get("correlation_id"),
         )
-        self._run(req, resp, body, request, pool)
+        self._run(resp, body, request, pool)
 
 
 class ModelsResource:
@@ -688,6 +682,7 @@ def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) ->
     app.add_route(f"{PREFIX}/models/{{model}}", ModelResource(ctx))
     app.add_route(f"{PREFIX}/completions", completions)
     app.add_route(f"{PREFIX}/chat/completions", chat)
-    # Free paths under llorch's own /v1 (its /v1/models is taken by the Model object list).
+    app.add_route("/v1/models", ModelsResource(ctx))
+    app.add_route("/v1/models/{model}", ModelResource(ctx))
     app.add_route("/v1/completions", completions)
     app.add_route("/v1/chat/completions", chat)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from httpx_sse import SSEError, connect_sse
 
-from llorch.resources import plural
+from llorch.resources import api_path
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -93,13 +93,13 @@ class Client:
     # -- objects ------------------------------------------------------------------------------------
 
     def list_kind(self, kind: str) -> dict[str, Any]:
-        return self._json("GET", f"/v1/{plural(kind)}")
+        return self._json("GET", api_path(kind))
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
-        return self._json("GET", f"/v1/{plural(kind)}/{name}")
+        return self._json("GET", f"{api_path(kind)}/{name}")
 
     def delete(self, kind: str, name: str, *, dry_run: bool) -> dict[str, Any]:
-        return self._json("DELETE", f"/v1/{plural(kind)}/{name}", params={"dryRun": _flag(dry_run)})
+        return self._json("DELETE", f"{api_path(kind)}/{name}", params={"dryRun": _flag(dry_run)})
 
     def apply(self, text: str, *, source: str, dry_run: bool) -> list[dict[str, Any]]:
         answer = self._json(

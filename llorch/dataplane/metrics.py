@@ -56,7 +56,9 @@ R = TypeVar("R")
 class Metrics:
     """The daemon's metrics. Methods are cheap and thread-safe (prometheus_client locks per child)."""
 
-    def __init__(self, *, registry: CollectorRegistry | None = None, inventory: GpuInventory | None = None):
+    def __init__(
+        self, *, registry: CollectorRegistry | None = None, inventory: GpuInventory | None = None
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.tasks_enqueued = Counter(

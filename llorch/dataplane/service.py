@@ -133,7 +133,8 @@ class TaskService:
             if task.id in self._tasks:
                 raise DataplaneError("INVALID_PARAMS", f"task_id {task.id!r} is already in use")
             try:
-                position = self._queue.push(task, capacity)
+                # Capacity bounds the tasks that wait; a task a free slot takes at once never waits.
+                position = self._queue.push(task, capacity + self._free_slots(name))
             except QueueFull as exc:
                 backoff = self._backoff_ms(name, self._queue.depth(name))
                 raise DataplaneError(

@@ -4,7 +4,16 @@ This package imports nothing else of llorch: every other package builds on it.
 """
 
 from llorch.resources.config import ServerConfig
-from llorch.resources.kinds import KINDS, KindError, Resource, key_of, kind_for, parse_object, plural
+from llorch.resources.kinds import (
+    KINDS,
+    KindError,
+    Resource,
+    api_path,
+    key_of,
+    kind_for,
+    parse_object,
+    plural,
+)
 from llorch.resources.meta import API_VERSION, ObjectMeta
 from llorch.resources.model import Builtin, Lifecycle, Model, ModelSource, ModelSpec
 from llorch.resources.policy import Policy, PolicySpec
@@ -27,6 +36,7 @@ __all__ = [
     "PoolSpec",
     "Resource",
     "ServerConfig",
+    "api_path",
     "key_of",
     "kind_for",
     "parse_object",

@@ -29,6 +29,12 @@ def plural(kind: str) -> str:
     return _NAMES[kind][0]
 
 
+def api_path(kind: str) -> str:
+    """Where the API lists objects of `kind`. Models live under the catalog, as the wire contract
+    has them, which leaves `/v1/models` to the OpenAI-compatible list its clients expect."""
+    return "/v1/catalog/models" if kind == "Model" else f"/v1/{plural(kind)}"
+
+
 def kind_for(name: str) -> str:
     lowered = name.lower()
     for kind, names in _NAMES.items():

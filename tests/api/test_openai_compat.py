@@ -92,11 +92,13 @@ def test_models_list_pools_and_models_one_pool_serves(api: Api) -> None:
     assert error["param"] == "model" and "demo, demo-b" in error["message"]
 
 
-def test_llorch_own_model_list_is_untouched(api: Api) -> None:
+def test_openai_models_at_v1_and_llorch_model_objects_in_the_catalog(api: Api) -> None:
     apply(api, MODEL_AND_POOL)
-    body = api.http.get(api.url + "/v1/models").json()
-    assert body["kind"] == "ModelList"
-    assert [m["metadata"]["name"] for m in body["items"]] == ["tiny-llama"]
+    catalog = api.http.get(api.url + "/v1/catalog/models").json()
+    assert catalog["kind"] == "ModelList"
+    assert [m["metadata"]["name"] for m in catalog["items"]] == ["tiny-llama"]
+    openai_list = api.http.get(api.url + "/v1/models").json()
+    assert openai_list["object"] == "list" and openai_list == api.http.get(api.url + BASE + "/models").json()
 
 
 @pytest.mark.parametrize("path", [BASE + "/completions", "/v1/completions"])

@@ -133,6 +133,8 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
 
         def _route(self, seen: Seen) -> None:
             parts = seen.path.strip("/").split("/")
+            if parts[:3] == ["v1", "catalog", "models"]:
+                parts = ["v1", "models", *parts[3:]]  # Model objects live under the catalog
             if parts[:2] == ["v1", "pools"] and len(parts) == 4 and parts[3] in POOL_ACTIONS:
                 self._pool_action(seen, parts[2], parts[3])
             elif seen.method == "GET" and seen.path == "/v1/capabilities":
@@ -348,7 +350,7 @@ def test_llorch_url_is_honoured(fake_llorchd: FakeLlorchd, monkeypatch: pytest.M
     result = CliRunner().invoke(main, ["get", "models"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("NAME")
-    assert fake_llorchd.requests[-1].path == "/v1/models"
+    assert fake_llorchd.requests[-1].path == "/v1/catalog/models"
 
 
 def test_unreachable_daemon() -> None:

@@ -322,16 +322,16 @@ def test_submit_counts_admissions_and_every_refusal_by_code(plane: Plane) -> Non
 def test_a_full_queue_is_a_reject_and_a_backpressure_event(tmp_path: Path) -> None:
     plane = Plane(tmp_path, SMALL_QUEUE)
     try:
-        plane.registry.add(replica("chat-0"))
-        plane.submit()
-        plane.submit()
+        plane.registry.add(replica("chat-0", slots=1))
+        for _ in range(3):  # one for the free slot, two to fill the queue's capacity
+            plane.submit()
         with pytest.raises(DataplaneError) as refused:
             plane.submit()
         assert refused.value.code == "ADMISSION_REJECT"
         m = plane.metrics
         assert value(m, "tasks_rejected_total", pool_id="chat", reason="ADMISSION_REJECT") == 1
         assert value(m, "admission_backpressure_events_total", pool_id="chat", policy="reject") == 1
-        assert value(m, "tasks_enqueued_total", pool_id="chat") == 2
+        assert value(m, "tasks_enqueued_total", pool_id="chat") == 3
     finally:
         plane.close()
 

@@ -207,7 +207,9 @@ def test_a_replica_dying_mid_stream_ends_it_with_worker_reset(llorchd: Llorchd) 
         llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "Go", "max_tokens": 4000, "seed": 8}
     )
     frames: list[tuple[str, dict[str, Any]]] = []
-    reader = threading.Thread(target=read_sse, args=(llorchd.http, llorchd.url + resp.json()["streams"]["sse"], frames))
+    reader = threading.Thread(
+        target=read_sse, args=(llorchd.http, llorchd.url + resp.json()["streams"]["sse"], frames)
+    )
     reader.start()
     wait_for("tokens", lambda: len(tokens(frames)) > 5, every=0.01)
     (pid,) = llorchd.engine_pids()

@@ -24,7 +24,7 @@ def ready_demo(llorchd: Llorchd, **spec: Any) -> None:
     wait_for("the demo pool to be Ready", lambda: llorchd.ready_replicas() == 1, timeout=60)
 
 
-def sdk(llorchd: Llorchd, base: str = "/openai/v1") -> openai.OpenAI:
+def sdk(llorchd: Llorchd, base: str = "/v1") -> openai.OpenAI:
     # No retries: a refusal must reach the test, not be retried away by the client.
     return openai.OpenAI(base_url=llorchd.url + base, api_key="unused", max_retries=0, timeout=60)
 
