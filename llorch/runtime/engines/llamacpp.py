@@ -18,6 +18,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
+from llorch.runtime.engines.probe import answers_ok, json_of, json_text
 from llorch.runtime.engines.sse import SseCompletion, decode, request_headers
 from llorch.runtime.errors import EngineError
 
@@ -63,31 +64,18 @@ class LlamaCpp:
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """200 once the model is loaded; 503 while loading; nothing at all before it listens."""
-        try:
-            resp = client.get(f"{upstream.base_url}/health", headers=dict(upstream.headers), timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return resp.status_code == 200
+        return answers_ok(client, upstream, "/health")
 
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         """From `/slots` (on with --slots): the engine's truth about which slots still decode."""
-        try:
-            resp = client.get(f"{upstream.base_url}/slots", headers=dict(upstream.headers), timeout=2.0)
-            slots = resp.json() if resp.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
-            return None
+        slots = json_of(client, upstream, "/slots")
         if not isinstance(slots, list):
             return None
         return sum(1 for slot in slots if isinstance(slot, dict) and slot.get("is_processing"))
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/props` carries `build_info` ("b1234-abcdef") in current llama-server releases."""
-        try:
-            resp = client.get(f"{upstream.base_url}/props", headers=dict(upstream.headers), timeout=2.0)
-            build = resp.json().get("build_info") if resp.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return None
-        return str(build) if build else None
+        return json_text(client, upstream, "/props", "build_info")
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         body: dict[str, Any] = {

@@ -25,7 +25,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.prom import gauge_sum
+from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_text
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -63,11 +63,7 @@ class Tgi:
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """`/health` is 200 once the shards answer; 503 `{"error":"unhealthy"}` otherwise."""
-        try:
-            resp = client.get(f"{upstream.base_url}/health", headers=dict(upstream.headers), timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return resp.status_code == 200
+        return answers_ok(client, upstream, "/health")
 
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         """TGI reports its current batch size on /metrics (`tgi_batch_current_size`)."""
@@ -75,12 +71,7 @@ class Tgi:
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/info` carries the router's `version` (and `sha`, `model_id`, `max_total_tokens`...)."""
-        try:
-            resp = client.get(f"{upstream.base_url}/info", headers=dict(upstream.headers), timeout=2.0)
-        except httpx.HTTPError:
-            return None
-        found = json_body(resp.text).get("version") if resp.status_code == 200 else None
-        return str(found) if found else None
+        return json_text(client, upstream, "/info", "version")
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         return SseCompletion(

@@ -41,6 +41,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
+from llorch.runtime.engines.probe import answers_ok, json_text
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -73,15 +74,7 @@ class Triton:
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """Server ready (every model loaded, by default strict readiness) and our model ready."""
-        headers = dict(upstream.headers)
-        for path in ("/v2/health/ready", f"/v2/models/{upstream.model}/ready"):
-            try:
-                resp = client.get(f"{upstream.base_url}{path}", headers=headers, timeout=1.0)
-            except httpx.HTTPError:
-                return False
-            if resp.status_code != 200:
-                return False
-        return True
+        return answers_ok(client, upstream, "/v2/health/ready", f"/v2/models/{upstream.model}/ready")
 
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         """Triton's metrics count requests per model, not sequences in a batch: it cannot tell."""
@@ -89,12 +82,7 @@ class Triton:
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """Server metadata, `GET /v2` → `{"name": "triton", "version": "2.x.y", "extensions": [...]}`."""
-        try:
-            resp = client.get(f"{upstream.base_url}/v2", headers=dict(upstream.headers), timeout=2.0)
-        except httpx.HTTPError:
-            return None
-        found = json_body(resp.text).get("version") if resp.status_code == 200 else None
-        return str(found) if found else None
+        return json_text(client, upstream, "/v2", "version")
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         return SseCompletion(

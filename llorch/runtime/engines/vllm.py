@@ -24,7 +24,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.prom import gauge_sum
+from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_text
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -60,23 +60,14 @@ class VLlm:
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         """`/health` answers 200 once the engine core is up, and 503 if it died underneath."""
-        try:
-            resp = client.get(f"{upstream.base_url}/health", headers=dict(upstream.headers), timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return resp.status_code == 200
+        return answers_ok(client, upstream, "/health")
 
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         """vLLM reports the sequences in its running batch on /metrics (`vllm:num_requests_running`)."""
         return gauge_sum(client, upstream, "vllm:num_requests_running")
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
-        try:
-            resp = client.get(f"{upstream.base_url}/version", headers=dict(upstream.headers), timeout=2.0)
-        except httpx.HTTPError:
-            return None
-        found = json_body(resp.text).get("version") if resp.status_code == 200 else None
-        return str(found) if found else None
+        return json_text(client, upstream, "/version", "version")
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         return SseCompletion(
