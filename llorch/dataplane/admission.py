@@ -34,6 +34,16 @@ class AdmissionQueue:
             queues[task.priority].append(task)
             return self._position(queues, task)
 
+    def evict_for(self, task: Task) -> Task | None:
+        """Make room for `task` under drop-lru: take out the task that has waited longest among
+        the lowest priority no higher than `task`'s. None when every waiting task outranks it."""
+        with self._lock:
+            queues = self._pool(task.pool)
+            for priority in reversed(PRIORITIES[PRIORITIES.index(task.priority) :]):
+                if queues[priority]:
+                    return queues[priority].popleft()
+            return None
+
     def peek(self, pool: str) -> Task | None:
         with self._lock:
             for queue in self._pool(pool).values():

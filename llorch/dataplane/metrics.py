@@ -182,6 +182,10 @@ class _Measured(Protocol):
 S = TypeVar("S", bound=_Measured)
 
 
+# A full queue refuses with the code of the Policy's overflow rule.
+BACKPRESSURE = {"ADMISSION_REJECT": "reject", "QUEUE_FULL_DROP_LRU": "drop-lru"}
+
+
 def counts_admission(submit: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
     """Decorates `TaskService.submit`: tasks_enqueued_total when it returns; when it raises a
     DataplaneError, tasks_rejected_total{reason=code} (and a backpressure event for a full queue).
@@ -200,9 +204,8 @@ def counts_admission(submit: Callable[Concatenate[S, P], R]) -> Callable[Concate
             admitted = submit(self, *args, **kwargs)
         except DataplaneError as exc:
             metrics.rejected(name, exc.code)
-            if exc.code == "ADMISSION_REJECT":
-                # The queue only ever refuses when full (Policy overflow "reject").
-                metrics.backpressured(name, "reject")
+            if exc.code in BACKPRESSURE:
+                metrics.backpressured(name, BACKPRESSURE[exc.code])
             raise
         metrics.enqueued(name)
         return admitted

@@ -128,18 +128,16 @@ class TaskService:
             budget=budget,
             strict=strict,
         )
-        capacity, policy = self._queue_capacity(pool)
+        capacity, overflow, policy = self._admission(pool)
+        # Capacity bounds the tasks that wait; a task a free slot takes at once never waits.
+        room = capacity + self._free_slots(name)
         with self._lock:
             if task.id in self._tasks:
                 raise DataplaneError("INVALID_PARAMS", f"task_id {task.id!r} is already in use")
             try:
-                # Capacity bounds the tasks that wait; a task a free slot takes at once never waits.
-                position = self._queue.push(task, capacity + self._free_slots(name))
+                position = self._queue.push(task, room)
             except QueueFull as exc:
-                backoff = self._backoff_ms(name, self._queue.depth(name))
-                raise DataplaneError(
-                    "ADMISSION_REJECT", str(exc), retriable=True, retry_after_ms=backoff, policy_label=policy
-                ) from exc
+                position = self._overflow(task, room, overflow, policy, exc)
             self._tasks[task.id] = task
             self._prune()
         free, total = self._free_slots(name), self._total_slots(name)
@@ -264,11 +262,41 @@ class TaskService:
         if entry is not None and isinstance(entry.obj, Model) and entry.obj.spec.lifecycle.value == "Retired":
             raise DataplaneError("MODEL_RETIRED", f"model {pool.spec.model!r} is Retired")
 
-    def _queue_capacity(self, pool: Pool) -> tuple[int, str | None]:
+    def _admission(self, pool: Pool) -> tuple[int, str, str | None]:
+        """Queue capacity, overflow rule and the Policy's name."""
         policy = policy_for(self._store, pool)
         if policy is None:
-            return DEFAULT_QUEUE_CAPACITY, None
-        return policy.spec.admission.queue_capacity, policy.metadata.name
+            return DEFAULT_QUEUE_CAPACITY, "reject", None
+        admission = policy.spec.admission
+        return admission.queue_capacity, admission.overflow.value, policy.metadata.name
+
+    def _overflow(self, task: Task, room: int, overflow: str, policy: str | None, full: QueueFull) -> int:
+        """The queue is full. `reject` refuses the new task; `drop-lru` drops the task that has
+        waited longest (of the lowest priority at or below the new one's) to admit it, and that
+        task's stream ends with QUEUE_FULL_DROP_LRU."""
+        backoff = self._backoff_ms(task.pool, self._queue.depth(task.pool))
+        if overflow == "drop-lru":
+            victim = self._queue.evict_for(task)
+            if victim is not None:
+                message = f"dropped from the full queue of pool {task.pool!r} for a newer task"
+                victim.finish(
+                    "failed",
+                    "error",
+                    {
+                        "code": "QUEUE_FULL_DROP_LRU",
+                        "message": message,
+                        "retriable": True,
+                        "retry_after_ms": backoff,
+                    },
+                )
+                self._finished(victim)
+                return self._queue.push(task, room)
+            code = "QUEUE_FULL_DROP_LRU"
+        else:
+            code = "ADMISSION_REJECT"
+        raise DataplaneError(
+            code, str(full), retriable=True, retry_after_ms=backoff, policy_label=policy
+        ) from full
 
     def service_time_ms(self, pool: str) -> int | None:
         """None until a task of the pool has finished: nothing measured yet."""

@@ -33,3 +33,14 @@ def test_capacity_and_removal_move_the_rest_up() -> None:
     assert queue.remove(a) and not queue.remove(a)
     assert queue.position(b) == 0 and queue.depth("demo") == 1
     assert not queue.pop("demo", a), "a task that left is not handed out"
+
+
+def test_drop_lru_evicts_the_longest_waiting_of_the_lowest_priority_it_outranks() -> None:
+    queue = AdmissionQueue()
+    i1, b1, b2 = task("i1"), task("b1", "batch"), task("b2", "batch")
+    for t in (i1, b1, b2):
+        queue.push(t, 10)
+    assert queue.evict_for(task("new-i")) is b1, "an interactive task drops the oldest batch task"
+    assert queue.evict_for(task("new-b", "batch")) is b2
+    assert queue.evict_for(task("late-b", "batch")) is None, "a batch task never drops an interactive one"
+    assert queue.evict_for(task("new-i2")) is i1
