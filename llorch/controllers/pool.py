@@ -275,7 +275,9 @@ class PoolController:
             conditions = set_condition(conditions, "Progressing", False, reason, message)
             conditions = set_condition(conditions, "Degraded", True, reason, message)
             if previous.get("blockedBy") != reason:
-                self._db.record_event(key, "Warning", reason, message)
+                # Waiting for a Model that is still being resolved is ordinary start-up, not trouble.
+                kind = "Normal" if reason == "ModelNotReady" else "Warning"
+                self._db.record_event(key, kind, reason, message)
             status["blockedBy"] = reason
             self._finish(name, spec, status, conditions, replicas)
             return Result(requeue_after=requeue)
