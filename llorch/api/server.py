@@ -9,6 +9,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -139,6 +140,9 @@ class Daemon:
         )
         self.server: BaseWSGIServer | MultiSocketServer | None = None
         self._stopped = threading.Event()
+        self._stop_signal: str | None = None
+        # waitress's socket map: the loop in `serve` polls it, `stop` closes it.
+        self._sockets: dict[int, Any] = {}
 
     def _engine_binary(self, engine: str) -> Path:
         known = self._binaries.get(engine)
@@ -184,6 +188,7 @@ class Daemon:
         )
         self.server = create_server(
             app,
+            map=self._sockets,
             host=self.host,
             port=self.port,
             threads=self.config.server.max_streams + self.config.server.control_threads,
@@ -200,13 +205,24 @@ class Daemon:
         )
 
     def serve(self) -> None:
+        """Run the HTTP loop until a stop signal, then stop.
+
+        The loop runs one poll at a time so a signal only sets a flag: an exception raised from a
+        signal handler would land inside whatever waitress was doing, and waitress swallows
+        errors from its socket handlers, so the signal would be lost.
+        """
         assert self.server is not None
+        signals = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         try:
-            self.server.run()
-        except Shutdown as exc:
-            self.stop(keep_workers=str(exc) == DETACH_SIGNAL.name)
+            while self._stop_signal is None:
+                wasyncore.loop(timeout=0.5, map=self._sockets, count=1)
         finally:
-            self.stop()
+            for sig, previous in signals.items():
+                signal.signal(sig, previous)
+            self.stop(keep_workers=self._stop_signal == DETACH_SIGNAL.name)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_signal = signal.Signals(signum).name
 
     def stop(self, *, keep_workers: bool = False) -> None:
         """Stop serving. With `keep_workers` (SIGQUIT, for an upgrade) the replicas keep running
@@ -221,7 +237,7 @@ class Daemon:
         self.tasks.stop()
         if self.server is not None:
             self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-            wasyncore.close_all(self.server._map)  # type: ignore[union-attr]
+            wasyncore.close_all(self._sockets)
         self.watcher.stop()
         self.manager.stop()
         self.pools.shutdown(keep_workers=keep_workers)
@@ -233,15 +249,18 @@ class Shutdown(Exception):
     """Raised by the signal handlers to unwind whatever the main thread is doing."""
 
 
+# SIGTERM and SIGINT stop llorchd and every replica; SIGQUIT stops llorchd but leaves the
+# replicas running, for an upgrade whose next llorchd adopts them.
 DETACH_SIGNAL = signal.SIGQUIT
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, DETACH_SIGNAL)
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM and SIGINT unwind the server loop so `serve` can stop every replica on the way out;
-    SIGQUIT does the same but leaves the replicas running, for an upgrade that adopts them."""
+    """For start-up (provisioning can take minutes): a stop signal unwinds it at once. `serve`
+    replaces these with handlers that only set a flag."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Shutdown(signal.Signals(signum).name)
 
-    for sig in (signal.SIGTERM, signal.SIGINT, DETACH_SIGNAL):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, handler)

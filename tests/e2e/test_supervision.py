@@ -172,3 +172,37 @@ def test_health_shows_replicas(llorchd: Llorchd) -> None:
     assert health["live"] and health["ready"] and not health["draining"]
     assert len(health["replicas"]) == 2 and all(r["pid"] and r["port"] for r in health["replicas"])
     assert health["metrics"]["slots_total"] == 4
+
+
+def test_sigterm_with_streams_open_ends_them_and_exits(
+    tmp_path: Path, llama_server_bin: Path, demo_model: Path
+) -> None:
+    """A stop signal must not get lost inside the HTTP loop while it is busy writing streams."""
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    daemon = start_llorchd(tmp_path, manifests, tmp_path / "state")
+    apply_demo(daemon, slots=2, context=4096)
+    long = {"pool": "demo", "prompt": "On and on", "max_tokens": 4000, "seed": 6}
+    urls = [daemon.url + daemon.http.post(daemon.url + "/v1/tasks", json=long).json()["streams"]["sse"]
+            for _ in range(3)]  # fmt: skip
+    streams: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in urls]
+    readers = [
+        threading.Thread(target=read_sse, args=(daemon.http, u, f))
+        for u, f in zip(urls, streams, strict=True)
+    ]
+    for reader in readers:
+        reader.start()
+    wait_for(
+        "tokens on two streams",
+        lambda: sum(any(e == "token" for e, _ in f) for f in streams) == 2,
+        every=0.01,
+    )
+    pids = daemon.engine_pids()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(20) == 0, daemon.logs()
+    for reader in readers:
+        reader.join(10)
+    assert [f[-1][0] for f in streams] == ["error"] * 3
+    assert {f[-1][1]["code"] for f in streams} == {"WORKER_RESET"}
+    assert pids and not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    daemon.http.close()
