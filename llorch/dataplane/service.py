@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from llorch.dataplane.admission import AdmissionQueue, QueueFull
 from llorch.dataplane.dispatcher import Dispatcher
@@ -127,6 +128,7 @@ class TaskService:
             correlation_id=request.correlation_id,
             budget=budget,
             strict=strict,
+            on_finish=self._charge_session if session_id is not None else None,
         )
         capacity, overflow, policy = self._admission(pool)
         # Capacity bounds the tasks that wait; a task a free slot takes at once never waits.
@@ -228,16 +230,20 @@ class TaskService:
             cost_per_1k=pool.spec.cost_per_1k_tokens,
         )
 
+    def _charge_session(self, task: Task, last: dict[str, Any]) -> None:
+        """The turn's tokens (prompt + generated), wall time and cost, if it ever started."""
+        if task.session_id is None or task.started_at is None:
+            return
+        generated = sum(1 for f in task.frames if f.event == "token")
+        self.sessions.charge(
+            task.session_id,
+            tokens=generated + int(last.get("tokens_in") or 0),
+            wall_ms=((task.ended_at or time.time()) - task.started_at) * 1000,
+            cost_per_1k=task.budget.cost_per_1k,
+        )
+
     def _finished(self, task: Task) -> None:
         end = task.frames[-1].data if task.frames else {}
-        if task.session_id is not None and task.started_at is not None:
-            generated = sum(1 for f in task.frames if f.event == "token")
-            self.sessions.charge(
-                task.session_id,
-                tokens=generated + int(end.get("tokens_in") or 0),
-                wall_ms=((task.ended_at or time.time()) - task.started_at) * 1000,
-                cost_per_1k=task.budget.cost_per_1k,
-            )
         self._db.save_task(
             TaskRecord(
                 id=task.id,

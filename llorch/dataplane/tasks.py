@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,7 @@ class Task:
     ended_at: float | None = None
     stream: CompletionStream | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
+    on_finish: Callable[[Task, dict[str, Any]], None] | None = None
 
     def emit(self, event: str, data: dict[str, Any]) -> bool:
         """Append a frame; False (and nothing appended) once the task has ended.
@@ -86,9 +88,13 @@ class Task:
         with self.changed:
             if self.finished:
                 return False
+            self.ended_at = time.time()
+            if self.on_finish is not None:
+                # Before the last frame goes out: a client that reads `end` and asks at once
+                # (its session's budget, say) sees the turn already counted.
+                self.on_finish(self, data)
             self.frames.append(Frame(id=len(self.frames), event=event, data=data))
             self.state = state
-            self.ended_at = time.time()
             self.changed.notify_all()
             return True
 
