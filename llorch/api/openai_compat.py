@@ -503,11 +503,8 @@ class _ChatReply(_Reply):
 
 
 def _data(payload: dict[str, Any] | str) -> bytes:
-    text = (
-        payload
-        if isinstance(payload, str)
-        else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    )
+    # ASCII-only JSON, for the reason llorch.api.sse.encode gives.
+    text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
     return f"data: {text}\n\n".encode()
 
 

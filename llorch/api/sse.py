@@ -17,8 +17,10 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def encode(frame: Frame) -> bytes:
+    # ASCII-only JSON: a token may hold U+2028, U+0085 or the like, which some clients' line
+    # readers split on (httpx's iter_lines does), cutting the frame's JSON in two.
     return ServerSentEvent(
-        data=json.dumps(frame.data, separators=(",", ":"), ensure_ascii=False),
+        data=json.dumps(frame.data, separators=(",", ":")),
         event=frame.event,
         id=str(frame.id),
         sep="\n",

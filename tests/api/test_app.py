@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ import waitress
 
 from llorch.api.app import create_app
 from llorch.api.context import AppContext
+from llorch.api.sse import encode
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
+from llorch.dataplane.tasks import Frame
 from llorch.resources import ServerConfig
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.db import StateDB
@@ -190,3 +193,9 @@ def test_bodies_over_the_limit_are_refused(tmp_path: Path) -> None:
     for api in serve(tmp_path, max_body=2048):
         resp = api.http.post(api.url + "/v1/tasks", json={"pool": "demo", "prompt": "x" * 5000})
         assert resp.status_code == 413 and resp.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_sse_frames_survive_unicode_line_separators() -> None:
+    raw = encode(Frame(id=3, event="token", data={"t": "a\u2028b\x85c\r\nd", "i": 3})).decode()
+    assert raw.isascii() and raw.count("\n") == 4, "id, event, data, blank line: nothing else breaks a line"
+    assert json.loads(raw.splitlines()[2][len("data: ") :])["t"] == "a\u2028b\x85c\r\nd"
