@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from llorch.api import sse
 from llorch.api.context import AppContext
 from llorch.api.errors import ApiError
+from llorch.dataplane.errors import TaskNotFound
 from llorch.dataplane.tasks import Budget, Task
 from llorch.runtime.engines.base import CompletionRequest
 
@@ -99,7 +100,15 @@ class TaskResource:
         self._ctx = ctx
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, task_id: str) -> None:
-        task = self._ctx.tasks.get(task_id)
+        try:
+            task = self._ctx.tasks.get(task_id)
+        except TaskNotFound:
+            # Finished tasks leave memory after a while (or a restart); their record stays.
+            record = self._ctx.db.get_task(task_id)
+            if record is None:
+                raise
+            resp.media = record.summary()
+            return
         summary = task.summary()
         position = self._ctx.tasks.queue_position(task)
         if position is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from llorch.controllers.conditions import set_condition
+from llorch.controllers.conditions import is_true, set_condition
 from llorch.controllers.manager import Result
 from llorch.controllers.model import spec_hash
 from llorch.resources import Pool, PoolSpec, ServerConfig
@@ -403,9 +403,7 @@ class PoolController:
         model = self._db.get_status(f"Model/{spec.model}")
         if self._store.get(f"Model/{spec.model}") is None:
             return "ModelNotFound", f"no Model named {spec.model!r}", 5.0
-        if model is None or not any(
-            c["type"] == "Ready" and c["status"] == "True" for c in model.get("conditions", [])
-        ):
+        if model is None or not is_true(model.get("conditions", []), "Ready"):
             return "ModelNotReady", f"Model {spec.model!r} is not Ready yet", 1.0
         if model.get("lifecycle") == "Retired":
             return "ModelRetired", f"Model {spec.model!r} is Retired", None

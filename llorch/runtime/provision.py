@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     except ProvisionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"llama-server: {binary}")
+    print(f"llama-server: {binary} ({llama_server_version(binary)})")
     print(f"demo-model: {model}")
     return 0
 

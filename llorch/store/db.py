@@ -116,6 +116,28 @@ class TaskRecord:
     finish_reason: str | None
     error_code: str | None
 
+    def summary(self) -> dict[str, Any]:
+        """The shape of a live task's summary, for a task that has left memory."""
+        result = {
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "ttft_ms": self.ttft_ms,
+            "decode_ms": self.decode_ms,
+            "finish_reason": self.finish_reason,
+            "code": self.error_code,
+        }
+        return {
+            "task_id": self.id,
+            "pool": self.pool,
+            "state": self.state,
+            "replica": self.replica_id,
+            "correlation_id": self.correlation_id,
+            "session_id": self.session_id,
+            "created_ms": int(self.created_at * 1000),
+            "ended_ms": int(self.ended_at * 1000) if self.ended_at else None,
+            "result": {k: v for k, v in result.items() if v is not None},
+        }
+
 
 class StateDB:
     def __init__(self, path: Path) -> None:
@@ -254,10 +276,6 @@ class StateDB:
     def delete_session(self, session_id: str) -> None:
         with self._tx() as conn:
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-
-    def delete_sessions_expired(self, now: float) -> int:
-        with self._tx() as conn:
-            return conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
 
     def pool_runtime(self, pool: str) -> PoolRuntime:
         with self._lock:

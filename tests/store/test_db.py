@@ -62,3 +62,14 @@ def test_pool_runtime_defaults_and_persists(tmp_path: Path) -> None:
     db.save_pool_runtime(PoolRuntime("demo", draining=True, drain_deadline=5.0, reload_token="r1"))
     db.close()
     assert StateDB(tmp_path / "s.sqlite").pool_runtime("demo") == PoolRuntime("demo", True, 5.0, "r1")
+
+
+def test_a_task_record_summarises_like_a_live_task(tmp_path: Path) -> None:
+    db = StateDB(tmp_path / "s.sqlite")
+    none = (None,) * 5
+    db.save_task(TaskRecord("t9", "demo", "demo-0-abc", "canceled", "c", "s", 1.0, 2.5, *none, "CANCELED"))
+    record = db.get_task("t9")
+    assert record is not None
+    summary = record.summary()
+    assert summary["task_id"] == "t9" and summary["ended_ms"] == 2500
+    assert summary["result"] == {"code": "CANCELED"}
