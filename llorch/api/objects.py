@@ -16,9 +16,23 @@ def object_view(ctx: AppContext, entry: Entry) -> dict[str, Any]:
     key = key_of(entry.obj)
     view = entry.obj.to_wire()
     view["source"] = {"file": entry.file, "line": entry.line}
-    view["status"] = ctx.db.get_status(key) or {}
+    status = ctx.db.get_status(key) or {}
+    if entry.obj.kind == "Pool":
+        status = with_slot_use(ctx, entry.obj.metadata.name, status)
+    view["status"] = status
     view["errors"] = [dataclasses.asdict(e) for e in ctx.store.errors_for(key)]
     return view
+
+
+def slots_busy(ctx: AppContext, pool: str) -> dict[str, int]:
+    """Busy slots per replica, live from the registry: they change per task, not per reconcile."""
+    return {r.id: r.busy for r in ctx.registry.replicas(pool)}
+
+
+def with_slot_use(ctx: AppContext, pool: str, status: dict[str, Any]) -> dict[str, Any]:
+    busy = slots_busy(ctx, pool)
+    replicas = [{**r, "slotsBusy": busy.get(r["id"], 0)} for r in status.get("replicaStatuses", [])]
+    return {**status, "replicaStatuses": replicas, "slotsBusy": sum(busy.values())}
 
 
 def manifest_errors(ctx: AppContext) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llorch.api.context import AppContext
 from llorch.api.errors import ApiError
+from llorch.api.objects import slots_busy
 from llorch.resources import Pool
 from llorch.store.db import PoolRuntime
 
@@ -121,8 +122,7 @@ class HealthResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         _pool(self._ctx, name)
         status = self._ctx.db.get_status(f"Pool/{name}") or {}
-        # Status is written per reconcile; slot use changes per task, so it comes from the registry.
-        live = {r.id: r for r in self._ctx.registry.replicas(name)}
+        busy = slots_busy(self._ctx, name)
         now = time.time()
         replicas = [
             {
@@ -134,7 +134,7 @@ class HealthResource:
                 "uptime_s": round(now - r["readyAt"], 1) if r.get("readyAt") else None,
                 "restarts": r.get("restarts", 0),
                 "last_error": r.get("lastError"),
-                "slots_busy": live[r["id"]].busy if r["id"] in live else 0,
+                "slots_busy": busy.get(r["id"], 0),
                 "slots_total": r.get("slots", 0),
             }
             for r in status.get("replicaStatuses", [])

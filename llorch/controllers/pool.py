@@ -76,7 +76,7 @@ class ReplicaState:
     def port(self) -> int:
         return self.template.port if self.template is not None else 0
 
-    def to_wire(self, busy: int, slots: int) -> dict[str, Any]:
+    def to_wire(self, slots: int) -> dict[str, Any]:
         worker = self.worker
         return {
             "id": self.id,
@@ -98,7 +98,6 @@ class ReplicaState:
             "adopted": worker.adopted if worker is not None else False,
             "engineVersion": self.engine_version,
             "logPath": str(worker.log_path) if worker is not None else None,
-            "slotsBusy": busy,
             "slots": slots,
         }
 
@@ -764,12 +763,11 @@ class PoolController:
         conditions: list[dict[str, Any]],
         replicas: dict[str, ReplicaState],
     ) -> None:
-        busy = {r.id: r.busy for r in self._registry.replicas(name)}
+        # Slot use changes per task, not per reconcile: the API reads it live from the registry.
         states = sorted(replicas.values(), key=lambda s: (s.index, s.id))
         status["readyReplicas"] = sum(1 for s in states if s.phase == "Ready" and s.index < spec.replicas)
-        status["replicaStatuses"] = [s.to_wire(busy.get(s.id, 0), spec.slots) for s in states]
+        status["replicaStatuses"] = [s.to_wire(spec.slots) for s in states]
         status["slotsTotal"] = spec.slots * status["readyReplicas"]
-        status["slotsBusy"] = sum(busy.values())
         status["conditions"] = conditions
         self._db.put_status(f"Pool/{name}", status)
 
