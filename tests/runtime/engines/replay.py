@@ -22,6 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from llorch.runtime.engines.base import CompletionRequest, Upstream
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "engines"
 HOLD_LIMIT_SECONDS = 10.0
 
@@ -224,3 +226,21 @@ def truncated(engine: str, name: str, events: int) -> Reply:
 def _prefix(engine: str, name: str, events: int, **options: Any) -> Reply:
     pieces = sse_events(fixture(engine, name))[:events]
     return Reply(content_type="text/event-stream", events=pieces, **options)
+
+
+# One request every wire-fixture test sends: every sampling parameter set, so each engine's
+# translation of them can be asserted.
+REQUEST = CompletionRequest(
+    prompt="The capital of France is",
+    max_tokens=16,
+    seed=42,
+    temperature=0.7,
+    top_p=0.9,
+    top_k=40,
+    stop=["\n\n"],
+    correlation_id="corr-123",
+)
+
+
+def upstream(server: ReplayServer) -> Upstream:
+    return Upstream(base_url=server.base_url, model="tiny", headers=(("Authorization", "Bearer s3cret"),))

@@ -1,0 +1,88 @@
+"""What every SSE engine shares (llorch.runtime.engines.sse), checked once per engine against its
+replayed wire format: a cut or short stream is WORKER_RESET, an unreachable engine too, and a
+close from another thread ends the stream quietly and reaches the engine."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from llorch.runtime.engines.base import EngineAdapter, Token, Upstream
+from llorch.runtime.engines.tgi import Tgi
+from llorch.runtime.engines.triton import Triton
+from llorch.runtime.engines.vllm import VLlm
+from llorch.runtime.errors import EngineError
+from tests.runtime.engines.replay import (
+    REQUEST,
+    ReplayServer,
+    closed_port,
+    collect,
+    cut,
+    held,
+    truncated,
+    upstream,
+)
+
+
+@dataclass(frozen=True)
+class Wire:
+    engine: str
+    adapter: EngineAdapter
+    path: str
+    # Events of stream_ok.sse that stop just short of the engine's final one.
+    short_of_final: int
+
+
+WIRES = [
+    Wire("vllm", VLlm(), "/v1/completions", 10),  # up to the usage chunk, without [DONE]
+    Wire("tgi", Tgi(), "/generate_stream", 7),  # before the event with generated_text
+    Wire("triton", Triton(), "/v2/models/tiny/generate_stream", 5),  # before the finish reason
+]
+
+
+@pytest.fixture(params=WIRES, ids=lambda w: w.engine)
+def wire(request: pytest.FixtureRequest) -> Wire:
+    assert isinstance(request.param, Wire)
+    return request.param
+
+
+def test_connection_cut_mid_stream_is_a_worker_reset(
+    wire: Wire, server: ReplayServer, client: httpx.Client
+) -> None:
+    server.route("POST", wire.path, cut(wire.engine, "stream_ok.sse", 3))
+    with pytest.raises(EngineError) as caught:
+        collect(wire.adapter.complete(client, upstream(server), REQUEST))
+    assert (caught.value.code, caught.value.retriable) == ("WORKER_RESET", True)
+
+
+def test_stream_ending_before_its_final_event_is_a_worker_reset(
+    wire: Wire, server: ReplayServer, client: httpx.Client
+) -> None:
+    server.route("POST", wire.path, truncated(wire.engine, "stream_ok.sse", wire.short_of_final))
+    with pytest.raises(EngineError) as caught:
+        collect(wire.adapter.complete(client, upstream(server), REQUEST))
+    assert caught.value.code == "WORKER_RESET"
+
+
+def test_unreachable_engine_is_a_worker_reset(wire: Wire, client: httpx.Client) -> None:
+    gone = Upstream(base_url=f"http://127.0.0.1:{closed_port()}", model="tiny")
+    with pytest.raises(EngineError) as caught:
+        collect(wire.adapter.complete(client, gone, REQUEST))
+    assert (caught.value.code, caught.value.retriable) == ("WORKER_RESET", True)
+
+
+def test_close_from_another_thread_drops_the_connection(
+    wire: Wire, server: ReplayServer, client: httpx.Client
+) -> None:
+    server.route("POST", wire.path, held(wire.engine, "stream_ok.sse", 2))
+    stream = wire.adapter.complete(client, upstream(server), REQUEST)
+    seen: list[object] = []
+    for event in stream:
+        seen.append(event)
+        if len(seen) == 1:
+            threading.Timer(0.2, stream.close).start()
+    assert seen == [Token(" Paris"), Token(".")]  # ended quietly: no Finished, no error
+    assert server.client_left.wait(5), "the engine never saw the connection close"
