@@ -517,7 +517,7 @@ def _frame_error(data: dict[str, Any]) -> OpenAIError:
     )
 
 
-def stream_reply(task: Task, tasks: TaskService, reply: _Reply) -> Iterator[bytes]:
+def stream_reply(task: Task, tasks: TaskService, reply: _Reply, gone: sse.ClientGone) -> Iterator[bytes]:
     """The task's tokens as OpenAI chunks, written as they come, ending in `data: [DONE]`.
 
     An error frame becomes one `data: {"error": ...}` chunk and the stream ends there (OpenAI's
@@ -531,48 +531,48 @@ def stream_reply(task: Task, tasks: TaskService, reply: _Reply) -> Iterator[byte
         yield b"".join(_data(c) for c in opening) if opening else sse.comment("stream open")
         after = -1
         while not done:
-            frames, _ = task.wait_frames(after, sse.HEARTBEAT_SECONDS)
+            frames, _ = sse.next_frames(task, after, gone)
             if not frames:
                 yield sse.comment("heartbeat")
+                continue
+            chunks: list[dict[str, Any] | str] = []
             for frame in frames:
                 after = frame.id
                 if frame.event == "token" and frame.data["t"]:
-                    yield _data(reply.text_chunk(frame.data["t"]))
+                    chunks.append(reply.text_chunk(frame.data["t"]))
                 elif frame.event == "end":
                     done = True
-                    yield _data(reply.final_chunk(frame.data))
+                    chunks.append(reply.final_chunk(frame.data))
                     if reply.include_usage:
-                        yield _data(reply.usage_chunk(frame.data))
-                    yield _data("[DONE]")
+                        chunks.append(reply.usage_chunk(frame.data))
+                    chunks.append("[DONE]")
                 elif frame.event == "error":
                     done = True
-                    yield _data(_frame_error(frame.data).body())
+                    chunks.append(_frame_error(frame.data).body())
+            if chunks:
+                yield b"".join(_data(chunk) for chunk in chunks)
+    except sse.ClientLeft:
+        return
     finally:
         if not done:
             tasks.abandon(task)
 
 
-def collect_reply(task: Task, tasks: TaskService) -> tuple[str, dict[str, Any]]:
-    """Wait for the task's end: its whole text and the end frame; an error frame raises."""
-    parts: list[str] = []
-    after = -1
-    done = False
+def collect_reply(task: Task, tasks: TaskService, gone: sse.ClientGone) -> tuple[str, dict[str, Any]]:
+    """Wait for the task's end: its whole text and the end frame; an error frame raises. A client
+    that leaves meanwhile raises sse.ClientLeft and abandons the task."""
     try:
-        while True:
-            frames, _ = task.wait_frames(after, sse.HEARTBEAT_SECONDS)
-            for frame in frames:
-                after = frame.id
-                if frame.event == "token":
-                    parts.append(frame.data["t"])
-                elif frame.event == "end":
-                    done = True
-                    return "".join(parts), frame.data
-                elif frame.event == "error":
-                    done = True
-                    raise _frame_error(frame.data)
-    finally:
-        if not done:
-            tasks.abandon(task)
+        while not task.wait_end(sse.CLIENT_CHECK_SECONDS):
+            if gone():
+                raise sse.ClientLeft
+    except BaseException:
+        tasks.abandon(task)
+        raise
+    frames, _ = task.wait_frames(-1, 0)
+    last = frames[-1]
+    if last.event == "error":
+        raise _frame_error(last.data)
+    return "".join(frame.data["t"] for frame in frames if frame.event == "token"), last.data
 
 
 # -- resources ---------------------------------------------------------------------------------------
@@ -594,17 +594,28 @@ class _OpenAIResource:
         raise NotImplementedError
 
     def _run(
-        self, resp: falcon.Response, body: _SamplingBody, request: CompletionRequest, pool: Pool
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        body: _SamplingBody,
+        request: CompletionRequest,
+        pool: Pool,
     ) -> None:
+        gone = sse.client_gone(req.env)
         reply_type = _ChatReply if isinstance(body, ChatBody) else _CompletionReply
         task = self._ctx.tasks.submit(request, pool=pool).task
         reply = reply_type(task, body.model, body.include_usage)
         if body.stream:
             resp.content_type = "text/event-stream"
             resp.set_headers(sse.HEADERS)
-            resp.stream = stream_reply(task, self._ctx.tasks, reply)
+            resp.stream = stream_reply(task, self._ctx.tasks, reply, gone)
             return
-        text, end = collect_reply(task, self._ctx.tasks)
+        try:
+            text, end = collect_reply(task, self._ctx.tasks, gone)
+        except sse.ClientLeft:
+            # Nobody will read it; nginx's code for a request its client gave up on, for the log.
+            resp.status = "499 Client Closed Request"
+            return
         resp.media = reply.whole(text, end)
 
 
@@ -631,7 +642,7 @@ class CompletionsResource(_OpenAIResource):
             stop=body.stops,
             correlation_id=req.context.get("correlation_id"),
         )
-        self._run(resp, body, request, pool)
+        self._run(req, resp, body, request, pool)
 
 
 class ChatCompletionsResource(_OpenAIResource):
@@ -650,7 +661,7 @@ class ChatCompletionsResource(_OpenAIResource):
             stop=[*CHATML_STOPS, *body.stops],
             correlation_id=req.context.get("correlation_id"),
         )
-        self._run(resp, body, request, pool)
+        self._run(req, resp, body, request, pool)
 
 
 class ModelsResource:

@@ -193,6 +193,9 @@ class Daemon:
             port=self.port,
             threads=self.config.server.max_streams + self.config.server.control_threads,
             channel_timeout=120,
+            # Keeps a channel read while its request runs, so a client that closes the connection
+            # is seen at once (waitress.client_disconnected) even when nothing is being written.
+            channel_request_lookahead=1,
             ident="llorchd",
             clear_untrusted_proxy_headers=True,
         )

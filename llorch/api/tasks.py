@@ -82,7 +82,7 @@ class TasksResource:
         _budget_headers(resp, admitted.task.budget)
         if body.stream:
             resp.set_header("X-Task-Id", task_id)
-            stream_frames(self._ctx, resp, admitted.task, after=-1)
+            stream_frames(self._ctx, req, resp, admitted.task, after=-1)
             return
         resp.status = falcon.HTTP_202
         resp.media = {
@@ -127,14 +127,18 @@ class TaskEventsResource:
             after = int(last) if last is not None else -1
         except ValueError as exc:
             raise ApiError("INVALID_PARAMS", f"Last-Event-ID must be a frame id, got {last!r}") from exc
-        stream_frames(self._ctx, resp, task, after)
+        stream_frames(self._ctx, req, resp, task, after)
 
 
-def stream_frames(ctx: AppContext, resp: falcon.Response, task: Task, after: int) -> None:
+def stream_frames(
+    ctx: AppContext, req: falcon.Request, resp: falcon.Response, task: Task, after: int
+) -> None:
     resp.content_type = "text/event-stream"
     resp.set_headers(sse.HEADERS)
     tasks = ctx.tasks
-    resp.stream = sse.task_stream(task, after, on_abandon=lambda: tasks.abandon(task))
+    resp.stream = sse.task_stream(
+        task, after, sse.client_gone(req.env), on_abandon=lambda: tasks.abandon(task)
+    )
 
 
 def _budget_headers(resp: falcon.Response, budget: Budget) -> None:

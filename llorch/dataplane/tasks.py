@@ -109,6 +109,11 @@ class Task:
                 self.changed.wait(timeout)
             return self.frames[after + 1 :], self.finished
 
+    def wait_end(self, timeout: float) -> bool:
+        """Whether the task has ended, waiting up to `timeout` for it."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.finished, timeout)
+
     def summary(self) -> dict[str, Any]:
         with self.changed:
             end = self.frames[-1].data if self.finished and self.frames else {}

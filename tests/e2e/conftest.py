@@ -146,6 +146,13 @@ def _is_engine(proc: psutil.Process) -> bool:
         return False
 
 
+# llama-server caps a slot's context at the model's trained context (2048 for the demo model), and
+# at several hundred tokens a second that ends any task within about a second. Tests that need a
+# slot held for several seconds raise the trained context (the model runs fine past it).
+LONG_CONTEXT = 16384
+LONG_CONTEXT_ARGS = ["--override-kv", f"llama.context_length=int:{LONG_CONTEXT}"]
+
+
 def start_llorchd(
     tmp_path: Path, manifests: Path, state: Path, config: dict[str, Any] | None = None
 ) -> Llorchd:

@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import (
+    LONG_CONTEXT,
+    LONG_CONTEXT_ARGS,
     REPO,
     TEST_CONFIG,
     Llorchd,
@@ -120,6 +122,30 @@ def test_cancel_stops_the_engine_and_ends_the_stream(llorchd: Llorchd) -> None:
     slots_url = replica["url"] + "/slots"
     idle = lambda: not httpx.get(slots_url).json()[0]["is_processing"]  # noqa: E731
     wait_for("the engine's slot idle", idle, timeout=1.0, every=0.05)
+
+
+def test_a_client_leaving_a_queued_stream_takes_its_task_out_of_the_queue(llorchd: Llorchd) -> None:
+    apply_demo(llorchd, slots=1, context=LONG_CONTEXT, engineArgs=LONG_CONTEXT_ARGS)
+    hold = {"pool": "demo", "prompt": "Go on", "max_tokens": LONG_CONTEXT - 100, "seed": 4}
+    holder = llorchd.http.post(llorchd.url + "/v1/tasks", json=hold).json()["task_id"]
+    wait_for("the slot taken", lambda: llorchd.get(f"/v1/tasks/{holder}")["state"] == "running")
+    try:
+        with llorchd.http.stream("POST", llorchd.url + "/v1/tasks", json={**hold, "stream": True}) as resp:
+            waiting = resp.headers["X-Task-Id"]
+            assert next(resp.iter_lines()) == ": stream open"
+        # Nothing is written to a queued task's stream until its heartbeat, 15 s away: the server
+        # has to notice the closed connection on its own.
+        left = wait_for("the queued task to end", lambda: _ended(llorchd, waiting), timeout=5)
+        assert left["state"] == "canceled" and left["replica"] is None, "it never ran"
+        assert left["result"]["message"] == "the client closed the stream"
+        assert llorchd.get(f"/v1/tasks/{holder}")["state"] == "running"
+    finally:
+        llorchd.http.post(llorchd.url + f"/v1/tasks/{holder}/cancel")
+
+
+def _ended(llorchd: Llorchd, task_id: str) -> dict[str, Any] | None:
+    task = dict(llorchd.get(f"/v1/tasks/{task_id}"))
+    return task if task["state"] not in ("queued", "running") else None
 
 
 def test_queue_positions_and_predictions_shrink_as_work_drains(llorchd: Llorchd) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import REPO, Llorchd, wait_for
+from tests.e2e.conftest import LONG_CONTEXT, LONG_CONTEXT_ARGS, REPO, Llorchd, wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -126,8 +128,15 @@ def test_a_full_queue_is_a_rate_limit_error(llorchd: Llorchd, tmp_path: Path) ->
 
 def test_a_client_that_goes_away_cancels_its_task(llorchd: Llorchd) -> None:
     ready_demo(llorchd, context=2048)
+    # Greedy: sampled text can hit EOS or a ChatML stop string and end the task before the server
+    # sees the client leave.
     stream = sdk(llorchd).chat.completions.create(
-        model="demo", messages=[{"role": "user", "content": "Go on."}], max_tokens=LONG, stream=True
+        model="demo",
+        messages=[{"role": "user", "content": "Go on."}],
+        max_tokens=LONG,
+        temperature=0,
+        seed=11,
+        stream=True,
     )
     first = next(iter(stream))
     stream.close()
@@ -137,5 +146,28 @@ def test_a_client_that_goes_away_cancels_its_task(llorchd: Llorchd) -> None:
         return task if task["state"] != "running" else None
 
     task = wait_for("the abandoned task to end", canceled, timeout=10)
-    assert task["state"] == "canceled" and task["result"]["code"] == "CANCELED"
+    assert task["state"] == "canceled" and task["result"]["code"] == "CANCELED", task["result"]
     assert task["result"]["message"] == "the client closed the stream"
+
+
+def client_cancels(llorchd: Llorchd) -> float:
+    text = llorchd.http.get(llorchd.url + "/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "tasks_canceled_total" and sample.labels == {"pool_id": "demo", "reason": "client"}
+    )
+
+
+def test_a_client_that_gives_up_on_a_whole_reply_cancels_its_task(llorchd: Llorchd) -> None:
+    ready_demo(llorchd, context=LONG_CONTEXT, engineArgs=LONG_CONTEXT_ARGS)
+    body = {"model": "demo", "prompt": "Once upon a time", "max_tokens": LONG_CONTEXT - 100, "temperature": 0}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(llorchd.url + "/v1/completions", json=body, timeout=httpx.Timeout(5, read=0.5))
+    # No tokens go to a client waiting for a whole reply: the server notices the closed connection
+    # on its own.
+    wait_for("the task canceled for its client", lambda: client_cancels(llorchd) == 1, timeout=5)
+    (replica,) = llorchd.pool()["status"]["replicaStatuses"]  # type: ignore[index]
+    idle = lambda: not any(s["is_processing"] for s in httpx.get(replica["url"] + "/slots").json())  # noqa: E731
+    wait_for("the engine's slots idle", idle, timeout=2.0, every=0.05)
