@@ -13,15 +13,12 @@ import pytest
 import waitress
 
 from llorch.api.app import create_app
-from llorch.api.context import AppContext
 from llorch.api.sse import encode
 from llorch.dataplane.metrics import Metrics
-from llorch.dataplane.service import TaskService
 from llorch.dataplane.tasks import Frame
 from llorch.resources import ServerConfig
-from llorch.runtime.registry import ReplicaRegistry
-from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
+from tests.api.appctx import app_context
 
 POOL = """\
 apiVersion: llorch.dev/v1
@@ -45,37 +42,20 @@ class Api:
 def serve(
     tmp_path: Path, tokens: tuple[str, ...] = (), max_body: int = 1_048_576, metrics: Metrics | None = None
 ) -> Iterator[Api]:
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    store = ManifestStore(folder)
-    store.load()
-    db = StateDB(tmp_path / "state.sqlite")
-    registry = ReplicaRegistry()
-    tasks = TaskService(store=store, db=db, registry=registry, metrics=metrics)
     config = ServerConfig.model_validate({"server": {"maxBodyBytes": max_body}})
-    app = create_app(
-        AppContext(
-            config=config,
-            store=store,
-            db=db,
-            registry=registry,
-            tasks=tasks,
-            tokens=tokens,
-            changed=lambda keys: None,
-        ),
-        metrics=metrics.registry if metrics is not None else None,
-    )
+    ctx = app_context(tmp_path, config=config, tokens=tokens, metrics=metrics)
+    app = create_app(ctx, metrics=metrics.registry if metrics is not None else None)
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     port = server.effective_port  # type: ignore[union-attr]
     with httpx.Client(timeout=10) as http:
-        yield Api(f"http://127.0.0.1:{port}", http, store, folder)
+        yield Api(f"http://127.0.0.1:{port}", http, ctx.store, tmp_path / "manifests")
     # waitress's loop owns its sockets: close them from inside the loop, not from this thread.
     server.trigger.pull_trigger(server.close)  # type: ignore[union-attr]
     thread.join(5)
-    tasks.stop()
-    db.close()
+    ctx.tasks.stop()
+    ctx.db.close()
 
 
 @pytest.fixture
