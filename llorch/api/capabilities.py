@@ -44,13 +44,14 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
     status = ctx.db.get_status(f"Pool/{pool.metadata.name}") or {}
     policy = policy_for(ctx.store, pool)
     overrides = spec.capabilities
+    context = ctx.tasks.context_limit(pool)
     return PoolCapabilities(
         pool=pool.metadata.name,
         engine=spec.engine.value,
         engine_version=_engine_version(status),
         model=spec.model,
-        ctx_max=spec.context,
-        max_tokens_out=min(overrides.max_tokens_out or spec.context, spec.context),
+        ctx_max=context,
+        max_tokens_out=min(overrides.max_tokens_out or context, context),
         slots_per_replica=spec.slots,
         slots_total=int(status.get("slotsTotal", 0)),
         replicas_ready=int(status.get("readyReplicas", 0)),

@@ -650,7 +650,7 @@ class ChatCompletionsResource(_OpenAIResource):
         body = _validated(ChatBody, req)
         pool = resolve_pool(self._ctx, body.model)
         # OpenAI's chat default is "until the model stops"; a slot's context is that bound here.
-        max_tokens = body.max_completion_tokens or body.max_tokens or pool.spec.context
+        max_tokens = body.max_completion_tokens or body.max_tokens or self._ctx.tasks.context_limit(pool)
         request = CompletionRequest(
             prompt=render_chatml(body.messages),
             max_tokens=max_tokens,

@@ -392,6 +392,14 @@ def _section(title: str, lines: list[str]) -> list[str]:
     return [f"{title}:", *lines] if lines else [f"{title}:  {NONE}"]
 
 
+def _context_text(spec: Obj, status: Obj) -> str:
+    line = f"{text(spec.get('context'))} tokens per slot"
+    given = [c for r in status.get("replicaStatuses") or [] if isinstance(c := r.get("context"), int)]
+    if given and min(given) < _int(spec.get("context")):
+        line += f" (the engine gives {min(given)})"
+    return line
+
+
 def _pool_body(obj: Obj, now: float) -> list[str]:
     spec, status = _spec(obj), _status(obj)
     endpoint = _sub(spec, "endpoint")
@@ -400,7 +408,7 @@ def _pool_body(obj: Obj, now: float) -> list[str]:
         ("Engine", text(spec.get("engine"))),
         ("Replicas", text(spec.get("replicas"))),
         ("Slots", f"{text(spec.get('slots'))} per replica"),
-        ("Context", f"{text(spec.get('context'))} tokens per slot"),
+        ("Context", _context_text(spec, status)),
         ("GPUs", gpus_text(spec.get("gpus"))),
         ("Engine Args", shlex.join(map(str, spec.get("engineArgs") or [])) or NONE),
     ]

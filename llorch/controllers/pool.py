@@ -71,6 +71,8 @@ class ReplicaState:
     drain_deadline: float | None = None
     rollout_failure: str = ""
     engine_version: str | None = None
+    # Per sequence, as the engine reports it once Ready; None until then or when it does not say.
+    context: int | None = None
 
     @property
     def port(self) -> int:
@@ -97,6 +99,7 @@ class ReplicaState:
             "readyAt": self.ready_at,
             "adopted": worker.adopted if worker is not None else False,
             "engineVersion": self.engine_version,
+            "context": self.context,
             "logPath": str(worker.log_path) if worker is not None else None,
             "slots": slots,
         }
@@ -577,22 +580,31 @@ class PoolController:
     def _register(self, pool: str, state: ReplicaState) -> None:
         assert state.upstream is not None
         state.engine_version = state.adapter.version(self._http, state.upstream)
-        spec = state.template.spec if state.template is not None else None
-        slots = spec.slots if spec is not None else self._slots_of(pool)
+        state.context = state.adapter.context_per_slot(self._http, state.upstream)
+        spec = state.template.spec if state.template is not None else self._spec_of(pool)
+        if spec is not None and state.context is not None and state.context < spec.context:
+            self._db.record_event(
+                f"Pool/{pool}",
+                "Warning",
+                "ContextCapped",
+                f"replica {state.id}: the engine gives each sequence {state.context} tokens of "
+                f"context, less than spec.context {spec.context}; tasks are held to {state.context}",
+            )
         self._registry.add(
             Replica(
                 id=state.id,
                 pool=pool,
                 engine=state.adapter.name,
                 upstream=state.upstream,
-                slots=slots,
+                slots=spec.slots if spec is not None else 1,
                 adapter=state.adapter,
+                context=state.context,
             )
         )
 
-    def _slots_of(self, pool: str) -> int:
+    def _spec_of(self, pool: str) -> PoolSpec | None:
         entry = self._store.get(f"Pool/{pool}")
-        return entry.obj.spec.slots if entry is not None and isinstance(entry.obj, Pool) else 1
+        return entry.obj.spec if entry is not None and isinstance(entry.obj, Pool) else None
 
     def _crashed(self, key: str, state: ReplicaState, reason: str, now: float) -> None:
         """The replica is gone (exited or killed for failing probes): schedule a restart with backoff."""

@@ -89,6 +89,16 @@ class TaskService:
             raise DataplaneError("NOT_FOUND", f"no pool serves model {model_ref!r}")
         return max(candidates, key=lambda p: (self._free_slots(p.metadata.name), p.metadata.name))
 
+    def context_limit(self, pool: Pool) -> int:
+        """Tokens one task may use on `pool`: its spec's context, or less where a serving replica's
+        engine reports less (llama-server caps a slot at the model's trained context)."""
+        reported = [
+            r.context
+            for r in self._registry.replicas(pool.metadata.name)
+            if r.context is not None and not r.draining
+        ]
+        return min([pool.spec.context, *reported])
+
     @counts_admission
     def submit(
         self,
@@ -108,10 +118,11 @@ class TaskService:
                 f"pool {name!r} is draining; `llorchctl resume pool/{name}` reopens it",
                 retriable=True,
             )
-        if request.max_tokens > pool.spec.context:
+        context = self.context_limit(pool)
+        if request.max_tokens > context:
             raise DataplaneError(
                 "INVALID_PARAMS",
-                f"max_tokens {request.max_tokens} exceeds pool {name!r} context {pool.spec.context}",
+                f"max_tokens {request.max_tokens} exceeds pool {name!r} context {context}",
             )
         if self._registry.serving(name) == 0:
             raise DataplaneError(

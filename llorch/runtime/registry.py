@@ -7,6 +7,7 @@ controller scaling down can see how busy a replica still is without knowing abou
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +25,11 @@ class Replica:
     adapter: EngineAdapter
     draining: bool = False
     busy: int = 0
+    # Tokens per sequence as the engine reports it; None when it does not say.
+    context: int | None = None
 
     def snapshot(self) -> Replica:
-        return Replica(
-            self.id, self.pool, self.engine, self.upstream, self.slots, self.adapter, self.draining, self.busy
-        )
+        return dataclasses.replace(self)
 
 
 @dataclass(frozen=True)

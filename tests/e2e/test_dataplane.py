@@ -98,9 +98,9 @@ def test_strict_determinism_gives_the_same_tokens_under_concurrent_load(llorchd:
 
 
 def test_cancel_stops_the_engine_and_ends_the_stream(llorchd: Llorchd) -> None:
-    apply_demo(llorchd, slots=1, context=4096)
+    apply_demo(llorchd, slots=1, context=LONG_CONTEXT, engineArgs=LONG_CONTEXT_ARGS)
     resp = llorchd.http.post(
-        llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "Go on", "max_tokens": 4000, "seed": 4}
+        llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "Go on", "max_tokens": 8000, "seed": 4}
     )
     task_id = resp.json()["task_id"]
     frames: list[tuple[str, dict[str, Any]]] = []
@@ -146,6 +146,23 @@ def test_a_client_leaving_a_queued_stream_takes_its_task_out_of_the_queue(llorch
 def _ended(llorchd: Llorchd, task_id: str) -> dict[str, Any] | None:
     task = dict(llorchd.get(f"/v1/tasks/{task_id}"))
     return task if task["state"] not in ("queued", "running") else None
+
+
+def test_a_pool_asking_more_context_than_the_engine_gives_is_held_to_the_engines(llorchd: Llorchd) -> None:
+    # llama-server caps each slot at the demo model's trained context, 2048 tokens.
+    apply_demo(llorchd, context=4096)
+    (replica,) = llorchd.pool()["status"]["replicaStatuses"]  # type: ignore[index]
+    assert replica["context"] == 2048
+    (caps,) = [p for p in llorchd.get("/v1/capabilities")["pools"] if p["pool"] == "demo"]
+    assert caps["ctx_max"] == caps["max_tokens_out"] == 2048
+    refused = llorchd.http.post(
+        llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "x", "max_tokens": 3000}
+    )
+    assert refused.status_code == 400 and refused.json()["code"] == "INVALID_PARAMS"
+    assert "context 2048" in refused.json()["message"]
+    described = llorchd.ctl("describe", "pool/demo").stdout
+    assert "4096 tokens per slot (the engine gives 2048)" in described
+    assert "ContextCapped" in described
 
 
 def test_queue_positions_and_predictions_shrink_as_work_drains(llorchd: Llorchd) -> None:
@@ -206,8 +223,8 @@ def test_control_stays_responsive_while_every_stream_slot_is_busy(
     config = {**TEST_CONFIG, "server": {"maxStreams": 3, "controlThreads": 2}}
     daemon = start_llorchd(tmp_path, manifests, tmp_path / "state", config)
     try:
-        apply_demo(daemon, slots=1, context=4096)
-        long = {"pool": "demo", "prompt": "Long", "max_tokens": 3000, "seed": 5}
+        apply_demo(daemon, slots=1, context=2048)
+        long = {"pool": "demo", "prompt": "Long", "max_tokens": 2000, "seed": 5}
         urls = [daemon.url + daemon.http.post(daemon.url + "/v1/tasks", json=long).json()["streams"]["sse"]
                 for _ in range(4)]  # fmt: skip
         clients = [httpx.Client(timeout=60) for _ in urls]
@@ -230,9 +247,9 @@ def test_control_stays_responsive_while_every_stream_slot_is_busy(
 
 
 def test_a_replica_dying_mid_stream_ends_it_with_worker_reset(llorchd: Llorchd) -> None:
-    apply_demo(llorchd, slots=1, context=4096)
+    apply_demo(llorchd, slots=1, context=LONG_CONTEXT, engineArgs=LONG_CONTEXT_ARGS)
     resp = llorchd.http.post(
-        llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "Go", "max_tokens": 4000, "seed": 8}
+        llorchd.url + "/v1/tasks", json={"pool": "demo", "prompt": "Go", "max_tokens": 8000, "seed": 8}
     )
     frames: list[tuple[str, dict[str, Any]]] = []
     reader = threading.Thread(

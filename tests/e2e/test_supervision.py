@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO, Llorchd, read_sse, start_llorchd, stop_llorchd, wait_for
+from tests.e2e.conftest import (
+    LONG_CONTEXT,
+    LONG_CONTEXT_ARGS,
+    REPO,
+    Llorchd,
+    read_sse,
+    start_llorchd,
+    stop_llorchd,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -78,10 +87,10 @@ def test_a_restarted_llorchd_adopts_live_replicas(
 
 
 def test_drain_finishes_in_flight_work_then_stops(llorchd: Llorchd) -> None:
-    apply_demo(llorchd, context=4096)
+    apply_demo(llorchd, context=2048)
     resp = llorchd.http.post(
         llorchd.url + "/v1/tasks",
-        json={"pool": "demo", "prompt": "Long story", "max_tokens": 4000, "seed": 3},
+        json={"pool": "demo", "prompt": "Long story", "max_tokens": 2000, "seed": 3},
     )
     sse_url = llorchd.url + resp.json()["streams"]["sse"]
     frames: list[tuple[str, dict[str, Any]]] = []
@@ -102,10 +111,10 @@ def test_drain_finishes_in_flight_work_then_stops(llorchd: Llorchd) -> None:
 
 
 def test_drain_past_its_deadline_ends_tasks_with_pool_drained(llorchd: Llorchd) -> None:
-    apply_demo(llorchd, context=4096)
+    apply_demo(llorchd, context=LONG_CONTEXT, engineArgs=LONG_CONTEXT_ARGS)
     resp = llorchd.http.post(
         llorchd.url + "/v1/tasks",
-        json={"pool": "demo", "prompt": "Long story", "max_tokens": 4000, "seed": 3},
+        json={"pool": "demo", "prompt": "Long story", "max_tokens": 8000, "seed": 3},
     )
     frames: list[tuple[str, dict[str, Any]]] = []
     reader = threading.Thread(
@@ -181,8 +190,8 @@ def test_sigterm_with_streams_open_ends_them_and_exits(
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     daemon = start_llorchd(tmp_path, manifests, tmp_path / "state")
-    apply_demo(daemon, slots=2, context=4096)
-    long = {"pool": "demo", "prompt": "On and on", "max_tokens": 4000, "seed": 6}
+    apply_demo(daemon, slots=2, context=LONG_CONTEXT, engineArgs=LONG_CONTEXT_ARGS)
+    long = {"pool": "demo", "prompt": "On and on", "max_tokens": 8000, "seed": 6}
     urls = [daemon.url + daemon.http.post(daemon.url + "/v1/tasks", json=long).json()["streams"]["sse"]
             for _ in range(3)]  # fmt: skip
     streams: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in urls]

@@ -113,6 +113,12 @@ class EngineAdapter(Protocol):
         """The engine's own version string, from its info endpoint; None when it has none."""
         ...
 
+    def context_per_slot(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """Tokens (prompt + output) one sequence may use, as the engine itself says after loading
+        the model; None when it does not say. It can be less than the pool asked for: llama-server
+        caps a slot at the model's trained context, vLLM at the model's max length."""
+        ...
+
     def complete(
         self, client: httpx.Client, upstream: Upstream, request: CompletionRequest
     ) -> CompletionStream: ...

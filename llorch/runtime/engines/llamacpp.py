@@ -18,7 +18,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.probe import answers_ok, json_of, json_text
+from llorch.runtime.engines.probe import answers_ok, json_of, json_text, positive_int
 from llorch.runtime.engines.sse import SseCompletion, decode, request_headers
 from llorch.runtime.errors import EngineError
 
@@ -76,6 +76,14 @@ class LlamaCpp:
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/props` carries `build_info` ("b1234-abcdef") in current llama-server releases."""
         return json_text(client, upstream, "/props", "build_info")
+
+    def context_per_slot(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """`/props` → `default_generation_settings.n_ctx`: the slot's context after the server's
+        own cap at the model's trained context (it logs "the slot context (N) exceeds the
+        training context of the model (M) - capping")."""
+        props = json_of(client, upstream, "/props")
+        settings = props.get("default_generation_settings") if isinstance(props, dict) else None
+        return positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         body: dict[str, Any] = {

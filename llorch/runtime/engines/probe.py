@@ -49,6 +49,11 @@ def json_text(client: httpx.Client, upstream: Upstream, path: str, field: str) -
     return str(found) if found else None
 
 
+def positive_int(value: Any) -> int | None:
+    """An engine's count (a context size), or None when the field is missing or not a count."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def gauge_sum(client: httpx.Client, upstream: Upstream, name: str) -> int | None:
     """The sum of Prometheus metric `name` over its label sets on /metrics; None when missing."""
     resp = get(client, upstream, "/metrics", INFO_TIMEOUT)

@@ -25,7 +25,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_text
+from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -72,6 +72,11 @@ class Tgi:
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/info` carries the router's `version` (and `sha`, `model_id`, `max_total_tokens`...)."""
         return json_text(client, upstream, "/info", "version")
+
+    def context_per_slot(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """`/info` → `max_total_tokens`, the router's bound on prompt + output per request."""
+        info = json_of(client, upstream, "/info")
+        return positive_int(info.get("max_total_tokens")) if isinstance(info, dict) else None
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         return SseCompletion(

@@ -84,6 +84,12 @@ class Triton:
         """Server metadata, `GET /v2` → `{"name": "triton", "version": "2.x.y", "extensions": [...]}`."""
         return json_text(client, upstream, "/v2", "version")
 
+    def context_per_slot(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """KServe v2 model metadata (`/v2/models/{m}`) names tensors, not a context size, and the
+        backend's own limit (vLLM's max_model_len) is not exposed over HTTP: the pool's word
+        stands."""
+        return None
+
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         return SseCompletion(
             client,

@@ -24,7 +24,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_text
+from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -68,6 +68,17 @@ class VLlm:
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         return json_text(client, upstream, "/version", "version")
+
+    def context_per_slot(self, client: httpx.Client, upstream: Upstream) -> int | None:
+        """`/v1/models` → the served model's card, `max_model_len` (vLLM's `ModelCard`)."""
+        listing = json_of(client, upstream, "/v1/models")
+        cards = listing.get("data") if isinstance(listing, dict) else None
+        if not isinstance(cards, list):
+            return None
+        for card in cards:
+            if isinstance(card, dict) and card.get("id") == upstream.model:
+                return positive_int(card.get("max_model_len"))
+        return None
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         return SseCompletion(

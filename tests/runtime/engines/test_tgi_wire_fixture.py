@@ -162,3 +162,10 @@ def test_version_from_info(server: ReplayServer, client: httpx.Client) -> None:
     assert server.requests[0].headers["authorization"] == "Bearer s3cret"
     server.route("GET", "/info", Reply(status=500, body=b"oops"))
     assert ADAPTER.version(client, upstream(server)) is None
+
+
+def test_context_per_slot_from_info(server: ReplayServer, client: httpx.Client) -> None:
+    server.route("GET", "/info", json_reply("tgi", "info.json"))
+    assert ADAPTER.context_per_slot(client, upstream(server)) == 2048
+    server.route("GET", "/info", Reply(status=200, body=b'{"max_total_tokens": null}'))
+    assert ADAPTER.context_per_slot(client, upstream(server)) is None

@@ -145,3 +145,8 @@ def test_version_from_server_metadata(server: ReplayServer, client: httpx.Client
     assert ADAPTER.version(client, upstream(server)) == "2.59.0"
     server.route("GET", "/v2", Reply(status=503, body=b""))
     assert ADAPTER.version(client, upstream(server)) is None
+
+
+def test_context_per_slot_is_not_said_over_kserve_v2(server: ReplayServer, client: httpx.Client) -> None:
+    assert ADAPTER.context_per_slot(client, upstream(server)) is None
+    assert not server.requests, "nothing to ask"

@@ -125,6 +125,15 @@ def test_version(server: ReplayServer, client: httpx.Client) -> None:
     assert ADAPTER.version(client, upstream(server)) is None
 
 
+def test_context_per_slot_from_the_served_models_card(server: ReplayServer, client: httpx.Client) -> None:
+    server.route("GET", "/v1/models", json_reply("vllm", "models.json"))
+    assert ADAPTER.context_per_slot(client, upstream(server)) == 2048
+    other = Upstream(base_url=server.base_url, model="not-served")
+    assert ADAPTER.context_per_slot(client, other) is None, "another model's card says nothing of this one"
+    server.route("GET", "/v1/models", Reply(status=500, body=b"oops"))
+    assert ADAPTER.context_per_slot(client, upstream(server)) is None
+
+
 def test_a_late_close_cannot_touch_a_connection_another_stream_reuses(
     server: ReplayServer, client: httpx.Client
 ) -> None:
