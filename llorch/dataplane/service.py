@@ -173,7 +173,14 @@ class TaskService:
 
     def cancel(self, task_id: str) -> None:
         """Idempotent; once it returns, the task's stream gets no more tokens."""
-        self._cancel(self.get(task_id), "CANCELED", "task canceled", retriable=False)
+        try:
+            task = self.get(task_id)
+        except TaskNotFound:
+            # It left memory (ended a while ago, or before a restart): nothing can still run.
+            if self._db.get_task(task_id) is not None:
+                return
+            raise
+        self._cancel(task, "CANCELED", "task canceled", retriable=False)
 
     def drain_queued(self, pool: str) -> int:
         """The pool is draining: tasks still waiting for a slot would never get one; end them now."""

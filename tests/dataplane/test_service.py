@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llorch.dataplane.errors import DataplaneError
+from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.service import TaskService
 from llorch.resources import Pool
 from llorch.runtime.engines.base import CompletionRequest, Upstream
@@ -93,3 +93,18 @@ def test_drop_lru_refuses_a_batch_task_when_interactive_work_fills_the_queue(
     with pytest.raises(DataplaneError) as refused:
         submit(tasks, pool, "batch")
     assert refused.value.code == "QUEUE_FULL_DROP_LRU"
+
+
+def test_cancel_stays_idempotent_after_the_task_left_memory(tmp_path: Path) -> None:
+    for tasks, pool in service(tmp_path, "reject"):
+        task_id = submit(tasks, pool)
+        tasks.cancel(task_id)
+        # A later llorchd on the same state knows the task only from its record.
+        later = TaskService(store=ManifestStore(tmp_path / "manifests"), db=StateDB(tmp_path / "s.sqlite"),
+                            registry=ReplicaRegistry())  # fmt: skip
+        try:
+            later.cancel(task_id)
+            with pytest.raises(TaskNotFound):
+                later.cancel("never-was")
+        finally:
+            later.stop()
