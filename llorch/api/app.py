@@ -7,7 +7,7 @@ from typing import Any
 import falcon
 from prometheus_client import CollectorRegistry
 
-from llorch.api import capabilities, objects, openai_compat, pools, sessions
+from llorch.api import artifacts, capabilities, objects, openai_compat, pools, sessions
 from llorch.api.context import AppContext
 from llorch.api.errors import handle_exception
 from llorch.api.health import HealthResource
@@ -23,7 +23,10 @@ def create_app(
     """`metrics`: the daemon's Prometheus registry, served at GET /metrics (no route without one)."""
     middleware: list[Any] = [
         CorrelationId(),
-        BodyLimit(ctx.config.server.max_body_bytes),
+        BodyLimit(
+            ctx.config.server.max_body_bytes,
+            {"/v1/artifacts": (artifacts.body_limit(ctx.config), "artifacts.maxBytes")},
+        ),
         BearerAuth(ctx.tokens),
     ]
     app = falcon.App(middleware=middleware)
@@ -40,6 +43,7 @@ def create_app(
     capabilities.routes(ctx, app)
     openai_compat.routes(ctx, app)
     sessions.routes(ctx, app)
+    artifacts.routes(ctx, app)
     app.add_route("/v1/tasks", TasksResource(ctx))
     app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))
     events = TaskEventsResource(ctx)

@@ -24,6 +24,7 @@ from llorch.resources.wire import (
     ReplicaSets,
     Slo,
 )
+from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION
 
 API_VERSION = "v1"
 DEFAULT_QUEUE = RateLimits(queue_capacity=64, overflow="reject")
@@ -49,6 +50,7 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
         pool=pool.metadata.name,
         engine=spec.engine.value,
         engine_version=_engine_version(status),
+        sampler_profile_version=SAMPLER_PROFILE_VERSION,
         model=spec.model,
         ctx_max=context,
         max_tokens_out=min(overrides.max_tokens_out or context, context),

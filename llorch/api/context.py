@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
 from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.artifacts import ArtifactStore
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
@@ -17,6 +18,7 @@ class AppContext:
     config: ServerConfig
     store: ManifestStore
     db: StateDB
+    artifacts: ArtifactStore
     registry: ReplicaRegistry
     tasks: TaskService
     tokens: tuple[str, ...]

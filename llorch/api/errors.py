@@ -12,7 +12,13 @@ from pydantic import ValidationError
 from llorch.dataplane.errors import DataplaneError
 from llorch.resources import KindError
 from llorch.runtime.errors import EngineError
-from llorch.store.errors import ManifestInvalid, ObjectNotFound
+from llorch.store.errors import (
+    ArtifactInvalid,
+    ArtifactNotFound,
+    ArtifactTooLarge,
+    ManifestInvalid,
+    ObjectNotFound,
+)
 
 log = logging.getLogger("llorch.api")
 
@@ -125,8 +131,12 @@ def to_envelope(req: falcon.Request, ex: Exception) -> dict[str, Any]:
             f"invalid manifest: {count} error{'s' if count != 1 else ''} (see details); nothing was written"
         )
         return envelope(req, "INVALID_PARAMS", message, details=details)
-    if isinstance(ex, ObjectNotFound):
+    if isinstance(ex, ObjectNotFound | ArtifactNotFound):
         return envelope(req, "NOT_FOUND", str(ex))
+    if isinstance(ex, ArtifactTooLarge):
+        return envelope(req, "PAYLOAD_TOO_LARGE", f"{ex} bytes (artifacts.maxBytes in the server config)")
+    if isinstance(ex, ArtifactInvalid):
+        return envelope(req, "INVALID_PARAMS", str(ex))
     if isinstance(ex, KindError):
         return envelope(req, "INVALID_PARAMS", str(ex))
     if isinstance(ex, ValidationError):

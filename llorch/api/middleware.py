@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
@@ -29,12 +30,19 @@ class CorrelationId:
 
 
 class BodyLimit:
-    def __init__(self, max_bytes: int) -> None:
-        self._max = max_bytes
+    """Refuses a body over its limit before it is read. `per_path` maps a path to a limit and the
+    setting that sets it, for endpoints whose bodies are larger by design (artifacts)."""
+
+    def __init__(self, max_bytes: int, per_path: Mapping[str, tuple[int, str]] | None = None) -> None:
+        self._default = (max_bytes, "server.maxBodyBytes")
+        self._per_path = dict(per_path or {})
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if req.content_length is not None and req.content_length > self._max:
-            raise ApiError("PAYLOAD_TOO_LARGE", f"body of {req.content_length} bytes exceeds {self._max}")
+        limit, setting = self._per_path.get(req.path, self._default)
+        if req.content_length is not None and req.content_length > limit:
+            raise ApiError(
+                "PAYLOAD_TOO_LARGE", f"body of {req.content_length} bytes exceeds {limit} (set by {setting})"
+            )
 
 
 def identity(token: str) -> str:

@@ -52,6 +52,7 @@ from llorch.api.context import AppContext
 from llorch.api.errors import STATUS_BY_CODE, ApiError
 from llorch.api.tasks import read_json
 from llorch.dataplane.errors import DataplaneError
+from llorch.dataplane.routing import Want
 from llorch.dataplane.service import TaskService
 from llorch.dataplane.tasks import Task
 from llorch.resources import Pool
@@ -389,7 +390,7 @@ def _model_not_found(model: str) -> OpenAIError:
 def resolve_pool(ctx: AppContext, model: str) -> Pool:
     """`model` as a pool name first, then as the Model of exactly one pool."""
     if ctx.store.get(f"Pool/{model}") is not None:
-        return ctx.tasks.resolve_pool(model, None)
+        return ctx.tasks.resolve_pool(Want(pool=model))
     serving = sorted(p.metadata.name for p in _pools(ctx) if p.spec.model == model)
     if len(serving) > 1:
         raise OpenAIError(
@@ -400,7 +401,7 @@ def resolve_pool(ctx: AppContext, model: str) -> Pool:
         )
     if not serving:
         raise _model_not_found(model)
-    return ctx.tasks.resolve_pool(None, model)
+    return ctx.tasks.resolve_pool(Want(model_ref=model))
 
 
 # -- reply shapes ------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from llorch.runtime.cache import cache_root
 from llorch.runtime.gpus import GpuInventory, detect
 from llorch.runtime.provision import ensure_llama_server, find_engine
 from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.artifacts import ArtifactStore
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 from llorch.store.watch import ManifestWatcher
@@ -100,6 +101,9 @@ class Daemon:
         ).resolve()
         self.cache = (Path(config.cache_dir).expanduser() if config.cache_dir else cache_root()).resolve()
         self.db = StateDB(self.state / "state.sqlite")
+        self.artifacts = ArtifactStore(
+            self.db, self.state / "artifacts", max_bytes=config.artifacts.max_bytes
+        )
         self.store = ManifestStore(self.manifests)
         self.registry = ReplicaRegistry()
         self.inventory = inventory if inventory is not None else detect()
@@ -179,6 +183,7 @@ class Daemon:
                 config=self.config,
                 store=self.store,
                 db=self.db,
+                artifacts=self.artifacts,
                 registry=self.registry,
                 tasks=self.tasks,
                 tokens=self.tokens,

@@ -11,8 +11,39 @@ from llorch.api import sse
 from llorch.api.context import AppContext
 from llorch.api.errors import ApiError
 from llorch.dataplane.errors import TaskNotFound
+from llorch.dataplane.routing import Placement, Want
 from llorch.dataplane.tasks import Budget, Task
-from llorch.runtime.engines.base import CompletionRequest
+from llorch.resources import Engine
+from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION, CompletionRequest
+
+NAME = r"^[A-Za-z0-9._:-]+$"
+
+
+class PlacementBody(BaseModel):
+    """Where the task may run, beyond its pool or model (contract: `placement`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["pin", "prefer", "auto"] = "auto"
+    pin_pool_id: str | None = None
+    prefer_pools: list[str] = Field(default_factory=list, max_length=64)
+    avoid_pools: list[str] = Field(default_factory=list, max_length=64)
+    require_device_mask: int | None = Field(
+        default=None, ge=0, description="Bit i set: the task may run on GPU i (CPU pools always qualify)."
+    )
+    allow_fallback: bool = Field(
+        default=True, description="prefer mode: any fitting pool if no preferred one can."
+    )
+
+    def to_placement(self) -> Placement:
+        return Placement(
+            mode=self.mode,
+            pin_pool=self.pin_pool_id,
+            prefer=tuple(self.prefer_pools),
+            avoid=tuple(self.avoid_pools),
+            device_mask=self.require_device_mask,
+            allow_fallback=self.allow_fallback,
+        )
 
 
 class TaskRequest(BaseModel):
@@ -20,27 +51,78 @@ class TaskRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    task_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=NAME)
     pool: str | None = None
     model_ref: str | None = None
-    workload: Literal["completion"] = "completion"
-    prompt: str = Field(min_length=1)
+    engine: Engine | None = Field(default=None, description="Only pools running this engine.")
+    workload: Literal["completion", "embedding", "rerank"] = "completion"
+    prompt: str | None = Field(default=None, min_length=1)
+    inputs: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The prompt as a one-item list (several are for embedding/rerank).",
+    )
+    ctx: int | None = Field(
+        default=None, ge=1, description="Context tokens the task needs (prompt + output)."
+    )
     max_tokens: int = Field(default=128, ge=1, le=1_048_576)
+    expected_tokens: int | None = Field(
+        default=None, ge=1, description="Tokens the client expects: sharpens the deadline check."
+    )
+    deadline_ms: int | None = Field(
+        default=None, ge=1, description="The task must end within this many ms of admission."
+    )
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     temperature: float | None = Field(default=None, ge=0, le=10)
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
     stop: list[str] = Field(default_factory=list, max_length=16)
+    sampler_profile_version: str | None = None
+    kv_hint: Literal["reuse", "cold"] | None = Field(
+        default=None, description="cold: do not reuse a cached prompt prefix (llama.cpp only)."
+    )
     priority: Literal["interactive", "batch"] = "interactive"
-    session_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    session_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=NAME)
     determinism: Literal["strict", "best_effort"] | None = None
+    placement: PlacementBody | None = None
     stream: bool = Field(default=False, description="Answer with the SSE stream itself: one round trip.")
 
     @model_validator(mode="after")
-    def _target(self) -> TaskRequest:
-        if (self.pool is None) == (self.model_ref is None):
-            raise ValueError("give exactly one of pool or model_ref")
+    def _consistent(self) -> TaskRequest:
+        if self.workload != "completion":
+            raise ValueError(f"workload {self.workload} is reserved: llorch serves completion only")
+        if (self.prompt is None) == (self.inputs is None):
+            raise ValueError("give exactly one of prompt or inputs")
+        if self.inputs is not None and len(self.inputs) != 1:
+            raise ValueError("a completion takes one input; several inputs are for embedding/rerank")
+        if self.pool is None and self.model_ref is None and self.pin_pool is None:
+            raise ValueError("give a pool, a model_ref or placement.pin_pool_id")
+        if self.ctx is not None and self.max_tokens > self.ctx:
+            raise ValueError(f"max_tokens {self.max_tokens} does not fit in ctx {self.ctx}")
+        if self.sampler_profile_version not in (None, SAMPLER_PROFILE_VERSION):
+            raise ValueError(
+                f"sampler profile {self.sampler_profile_version!r} is unknown; llorch speaks "
+                f"{SAMPLER_PROFILE_VERSION!r}"
+            )
         return self
+
+    @property
+    def pin_pool(self) -> str | None:
+        return self.placement.pin_pool_id if self.placement is not None else None
+
+    @property
+    def text(self) -> str:
+        """The prompt, whichever field carried it."""
+        return self.prompt if self.prompt is not None else (self.inputs or [""])[0]
+
+    def want(self) -> Want:
+        return Want(
+            pool=self.pool,
+            model_ref=self.model_ref,
+            engine=self.engine.value if self.engine is not None else None,
+            ctx=self.ctx,
+            placement=self.placement.to_placement() if self.placement is not None else Placement(),
+        )
 
 
 def read_json(req: falcon.Request) -> object:
@@ -58,9 +140,9 @@ class TasksResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = TaskRequest.model_validate(read_json(req))
-        pool = self._ctx.tasks.resolve_pool(body.pool, body.model_ref)
+        pool = self._ctx.tasks.resolve_pool(body.want())
         request = CompletionRequest(
-            prompt=body.prompt,
+            prompt=body.text,
             max_tokens=body.max_tokens,
             seed=body.seed,
             temperature=body.temperature,
@@ -68,6 +150,7 @@ class TasksResource:
             top_k=body.top_k,
             stop=body.stop,
             correlation_id=req.context.get("correlation_id"),
+            cache_prompt=body.kv_hint != "cold",
         )
         admitted = self._ctx.tasks.submit(
             request,
@@ -76,6 +159,8 @@ class TasksResource:
             priority=body.priority,
             session_id=body.session_id,
             determinism=body.determinism,
+            deadline_ms=body.deadline_ms,
+            expected_tokens=body.expected_tokens,
         )
         task_id = admitted.task.id
         resp.location = f"/v1/tasks/{task_id}"

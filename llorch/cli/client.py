@@ -133,6 +133,20 @@ class Client:
     def replicasets(self) -> dict[str, Any]:
         return self._json("GET", "/v1/replicasets")
 
+    # -- artifacts ----------------------------------------------------------------------------------
+
+    def put_artifact(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The stored artifact, and whether it is new (201) rather than content already there (200)."""
+        response = self._send("POST", "/v1/artifacts", json=body)
+        return _body(response), response.status_code == 201
+
+    def artifact(self, artifact_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/artifacts/{artifact_id}")
+
+    def artifacts(self, *, kind: str | None, tag: str | None, limit: int | None) -> dict[str, Any]:
+        params = {"kind": kind, "tag": tag, "limit": limit}
+        return self._json("GET", "/v1/artifacts", params={k: v for k, v in params.items() if v is not None})
+
     # -- tasks --------------------------------------------------------------------------------------
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +176,10 @@ class Client:
     # -- plumbing -----------------------------------------------------------------------------------
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return _body(self._send(method, path, **kwargs))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A 2xx answer; anything else leaves as ApiError or Unreachable."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -170,15 +188,19 @@ class Client:
             raise Unreachable(_transport_message(self.server, exc)) from exc
         if response.status_code >= 400:
             raise _api_error(response)
-        if response.status_code == 204 or not response.content:
-            return {}
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ApiError(
-                response.status_code, "BAD_RESPONSE", f"llorchd answered with non-JSON: {exc}"
-            ) from exc
-        return body if isinstance(body, dict) else {"value": body}
+        return response
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code == 204 or not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ApiError(
+            response.status_code, "BAD_RESPONSE", f"llorchd answered with non-JSON: {exc}"
+        ) from exc
+    return body if isinstance(body, dict) else {"value": body}
 
 
 def _flag(value: bool) -> str:

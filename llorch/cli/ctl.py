@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import click
 import yaml
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from llorch.cli import render
 from llorch.cli.client import DEFAULT_URL, ApiError, Client, Frame, Unreachable
-from llorch.resources import API_VERSION, KindError, kind_for, parse_object
+from llorch.resources import API_VERSION, ARTIFACT_KINDS, KindError, kind_for, parse_object
 
 _ERROR_EXIT = "llorchctl.error_exit"
 _MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -283,24 +283,93 @@ def _warn(lines: Sequence[str]) -> None:
         click.echo(line, err=True)
 
 
-# Views that are no kind of object: read-only answers of llorchd, listed by `get` all the same.
-_CAPABILITIES = ("capabilities", "capability", "caps")
-_REPLICASETS = ("replicasets", "replicaset", "rs")
+@dataclass(frozen=True)
+class ArtifactFilter:
+    kind: str | None
+    tag: str | None
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class _View:
+    """A read-only answer of llorchd that is no kind of object, listed by `get` all the same."""
+
+    field: str
+    """The answer's list of entries."""
+    key: str
+    """The field that names an entry."""
+    label: str
+    """What `-o name` writes before the name."""
+    fetch: Callable[[Client, list[str], ArtifactFilter], dict[str, Any]]
+    table: Callable[[list[dict[str, Any]], bool], str]
+
+
+def _artifacts(client: Client, wanted: list[str], filters: ArtifactFilter) -> dict[str, Any]:
+    # Named ones are fetched by id: the listing holds only the newest.
+    if wanted:
+        return {"items": [client.artifact(artifact_id) for artifact_id in wanted]}
+    return client.artifacts(kind=filters.kind, tag=filters.tag, limit=filters.limit)
+
+
+_CAPABILITIES = _View(
+    "pools", "pool", "pool", lambda c, w, f: c.capabilities(), lambda e, wide: render.capabilities_table(e)
+)
+_REPLICASETS = _View(
+    "replicasets",
+    "id",
+    "replicaset",
+    lambda c, w, f: c.replicasets(),
+    lambda e, wide: render.replicasets_table(e, wide=wide),
+)
+_ARTIFACTS = _View(
+    "items",
+    "id",
+    "artifact",
+    _artifacts,
+    lambda e, wide: render.artifacts_table(e, wide=wide, now=time.time()),
+)
+_VIEWS = {
+    **dict.fromkeys(("capabilities", "capability", "caps"), _CAPABILITIES),
+    **dict.fromkeys(("replicasets", "replicaset", "rs"), _REPLICASETS),
+    **dict.fromkeys(("artifacts", "artifact", "art"), _ARTIFACTS),
+}
 
 
 @main.command()
 @click.argument("resource")
 @click.argument("names", nargs=-1)
 @click.option("-o", "--output", type=click.Choice(["wide", "yaml", "json", "name"]), help="Output format.")
+@click.option(
+    "--kind", "artifact_kind", type=click.Choice(ARTIFACT_KINDS), help="Artifacts of this kind only."
+)
+@click.option("--tag", help="Artifacts with this tag only.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="At most this many artifacts, newest first (default 100).",
+)
 @click.pass_obj
-def get(settings: Settings, resource: str, names: tuple[str, ...], output: str | None) -> None:
+def get(
+    settings: Settings,
+    resource: str,
+    names: tuple[str, ...],
+    output: str | None,
+    artifact_kind: str | None,
+    tag: str | None,
+    limit: int | None,
+) -> None:
     """List pools, models or policies (po, mo, pol), or the named ones.
 
-    Also `get capabilities` (caps): what each pool serves; `get replicasets` (rs): load per pool.
+    Also `get capabilities` (caps): what each pool serves; `get replicasets` (rs): load per pool;
+    `get artifacts` (art): stored artifacts, newest first, filtered by --kind, --tag, --limit.
     """
-    view, slash, name = resource.partition("/")
-    if view.lower() in _CAPABILITIES + _REPLICASETS:
-        _get_view(settings, view.lower(), ([name] if slash else []) + list(names), output)
+    view_name, slash, name = resource.partition("/")
+    view = _VIEWS.get(view_name.lower())
+    filters = ArtifactFilter(artifact_kind, tag, limit)
+    if filters != ArtifactFilter(None, None, None) and view is not _ARTIFACTS:
+        raise click.UsageError("--kind, --tag and --limit filter artifacts only")
+    if view is not None:
+        _get_view(settings, view, ([name] if slash else []) + list(names), output, filters)
         return
     kind, wanted = resolve(resource, names)
     with settings.client() as client:
@@ -329,31 +398,29 @@ def get(settings: Settings, resource: str, names: tuple[str, ...], output: str |
     _warn(render.manifest_warning(errors))
 
 
-def _get_view(settings: Settings, view: str, wanted: list[str], output: str | None) -> None:
-    """`get caps` and `get rs`: the raw answer for -o json/yaml, else a table (of the named entries)."""
-    caps = view in _CAPABILITIES
+def _get_view(
+    settings: Settings, view: _View, wanted: list[str], output: str | None, filters: ArtifactFilter
+) -> None:
+    """The raw answer for -o json/yaml, else a table (of the named entries)."""
     with settings.client() as client:
-        answer = client.capabilities() if caps else client.replicasets()
-    field, key, label = ("pools", "pool", "pool") if caps else ("replicasets", "id", "replicaset")
-    entries = [e for e in answer.get(field) or [] if isinstance(e, dict)]
+        answer = view.fetch(client, wanted, filters)
+    entries = [e for e in answer.get(view.field) or [] if isinstance(e, dict)]
     if wanted:
-        by_name = {str(e.get(key)): e for e in entries}
+        by_name = {str(e.get(view.key)): e for e in entries}
         missing = [n for n in wanted if n not in by_name]
         if missing:
-            fail(f"no {label} named {', '.join(missing)} in llorchd's {field}")
+            fail(f"no {view.label} named {', '.join(missing)} in llorchd's {view.field}")
         entries = [by_name[n] for n in wanted]
-        answer = {**answer, field: entries}
+        answer = {**answer, view.field: entries}
     if output in ("yaml", "json"):
         click.echo(render.to_yaml(answer) if output == "yaml" else render.to_json(answer))
     elif output == "name":
         for entry in entries:
-            click.echo(f"{label}/{entry.get(key)}")
+            click.echo(f"{view.label}/{entry.get(view.key)}")
     elif not entries:
         click.echo("No resources found.", err=True)
-    elif caps:
-        click.echo(render.capabilities_table(entries))
     else:
-        click.echo(render.replicasets_table(entries, wide=output == "wide"))
+        click.echo(view.table(entries, output == "wide"))
 
 
 @main.command()
@@ -601,3 +668,73 @@ def _cancel(client: Client, task_id: str) -> None:
     except (ApiError, Unreachable) as exc:
         # Closing the stream already asked llorchd to cancel; this explicit request only makes it certain.
         click.echo(f"\nwarning: cancel of task {task_id} failed: {exc}", err=True)
+
+
+# -- artifacts --------------------------------------------------------------------------------------
+
+
+def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, equals, text = value.partition("=")
+        if not key or not equals:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx, param)
+        pairs[key] = text
+    return pairs
+
+
+@main.group()
+def artifact() -> None:
+    """Keep text in llorchd (plans, summaries, diffs, traces) and read it back by id.
+
+    `get artifacts` lists them.
+    """
+
+
+@artifact.command("put")
+@click.argument("file", type=click.File("rb"), default="-")
+@click.option("--kind", required=True, type=click.Choice(ARTIFACT_KINDS), help="What the text is.")
+@click.option("--tag", "tags", multiple=True, help="A tag to find it by; repeatable.")
+@click.option("--parent", metavar="ID", help="The artifact this one derives from.")
+@click.option(
+    "--meta",
+    "metadata",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_key_values,
+    help="A metadata entry; repeatable.",
+)
+@click.pass_obj
+def artifact_put(
+    settings: Settings,
+    file: IO[bytes],
+    kind: str,
+    tags: tuple[str, ...],
+    parent: str | None,
+    metadata: dict[str, str],
+) -> None:
+    """Store FILE (- or none: stdin) and print its id, then `created` or `unchanged`.
+
+    The id is the sha256 of the text: the same text again gets the same id, and its tags are added.
+    """
+    try:
+        content = file.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"{file.name} is not UTF-8 text: {exc}")
+    body: dict[str, Any] = {"kind": kind, "content": content, "tags": list(tags), "metadata": metadata}
+    if parent is not None:
+        body["parent"] = parent
+    with settings.client() as client:
+        stored, created = client.put_artifact(body)
+    click.echo(f"{stored.get('id')} {'created' if created else 'unchanged'}")
+
+
+@artifact.command("show")
+@click.argument("artifact_id", metavar="ID")
+@click.pass_obj
+def artifact_show(settings: Settings, artifact_id: str) -> None:
+    """Write the artifact's text to stdout exactly as stored."""
+    with settings.client() as client:
+        content = str(client.artifact(artifact_id).get("content", ""))
+    # Bytes go to stdout untouched: no newline added, no re-encoding by the terminal's locale.
+    click.echo(content.encode("utf-8"), nl=False)

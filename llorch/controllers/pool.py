@@ -599,6 +599,7 @@ class PoolController:
                 slots=spec.slots if spec is not None else 1,
                 adapter=state.adapter,
                 context=state.context,
+                devices=tuple(g.index for g in state.gpus),
             )
         )
 

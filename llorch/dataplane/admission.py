@@ -34,6 +34,13 @@ class AdmissionQueue:
             queues[task.priority].append(task)
             return self._position(queues, task)
 
+    def ahead(self, task: Task) -> int:
+        """Waiting tasks that `task`, not yet queued, would wait behind: the position it would get."""
+        with self._lock:
+            queues = self._pool(task.pool)
+            upto = PRIORITIES.index(task.priority) + 1
+            return sum(len(queues[p]) for p in PRIORITIES[:upto])
+
     def evict_for(self, task: Task) -> Task | None:
         """Make room for `task` under drop-lru: take out the task that has waited longest among
         the lowest priority no higher than `task`'s. None when every waiting task outranks it."""

@@ -24,6 +24,8 @@ log = logging.getLogger("llorch.dataplane")
 SETTLE_SECONDS = 30.0
 # A metrics frame at most this often per stream: informative without flooding the client.
 METRICS_EVERY_SECONDS = 1.0
+# The dispatcher looks at its queues at least this often, even when nothing woke it.
+TICK_SECONDS = 1.0
 
 
 class Dispatcher:
@@ -35,12 +37,15 @@ class Dispatcher:
         service_times: ServiceTimes,
         on_finished: Callable[[Task], None],
         metrics: Metrics | None = None,
+        on_tick: Callable[[], float] | None = None,
     ) -> None:
         self._queue = queue
         self._prometheus = metrics
         self._registry = registry
         self._service_times = service_times
         self._on_finished = on_finished
+        # Runs before each pass over the queues; answers how long the loop may sleep.
+        self._on_tick = on_tick or (lambda: TICK_SECONDS)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
@@ -79,9 +84,11 @@ class Dispatcher:
         self._wake.set()
 
     def _loop(self) -> None:
+        sleep = TICK_SECONDS
         while not self._stop.is_set():
-            self._wake.wait(timeout=1.0)
+            self._wake.wait(timeout=sleep)
             self._wake.clear()
+            sleep = min(TICK_SECONDS, self._on_tick())
             for pool in self._queue.pools():
                 self._fill(pool)
 
@@ -124,7 +131,7 @@ class Dispatcher:
             log.info(
                 "task %s %s on %s", task.id, task.state, lease.replica.id, extra={"fields": _log_fields(task)}
             )
-            self._service_times.observe(task.pool, time.monotonic() - started)
+            self._service_times.observe(task.pool, time.monotonic() - started, _tokens_out(task))
             self.wake()
             self._on_finished(task)
             with self._running_lock:
@@ -250,3 +257,10 @@ def _log_fields(task: Task) -> dict[str, object]:
         "decode_ms": end.get("decode_ms"),
         "finish_reason": end.get("finish_reason") or end.get("code"),
     }
+
+
+def _tokens_out(task: Task) -> int:
+    """Tokens a task that ended normally produced; 0 otherwise (its time says nothing per token)."""
+    if task.state != "succeeded" or not task.frames:
+        return 0
+    return int(task.frames[-1].data.get("tokens_out") or 0)

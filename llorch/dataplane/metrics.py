@@ -43,7 +43,7 @@ DECODE_BUCKETS_MS = (
     *(20_000, 30_000, 60_000, 120_000, 300_000),
 )
 
-CANCEL_REASONS = ("client", "cancel", "drain", "shutdown")
+CANCEL_REASONS = ("client", "cancel", "drain", "shutdown", "deadline")
 VERIFICATION_RESULTS = ("ok", "mismatch", "missing")
 
 # (pool, priority) -> tasks waiting.
@@ -72,7 +72,8 @@ class Metrics:
         )
         self.tasks_canceled = Counter(
             "tasks_canceled_total",
-            "Tasks ended before their answer was complete, by reason (client|cancel|drain|shutdown).",
+            "Tasks ended before their answer was complete, by reason "
+            "(client|cancel|drain|shutdown|deadline).",
             ["pool_id", "reason"],
             registry=r,
         )

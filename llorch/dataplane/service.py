@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from llorch.dataplane.admission import AdmissionQueue, QueueFull
-from llorch.dataplane.dispatcher import Dispatcher
+from llorch.dataplane.dispatcher import TICK_SECONDS, Dispatcher
 from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.estimates import ServiceTimes
 from llorch.dataplane.metrics import Metrics, counts_admission
 from llorch.dataplane.policies import policy_for
+from llorch.dataplane.routing import Candidate, Want, choose
 from llorch.dataplane.sessions import SessionStore
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Model, Pool
@@ -59,6 +60,7 @@ class TaskService:
             service_times=self._service_times,
             on_finished=self._finished,
             metrics=metrics,
+            on_tick=self._expire_deadlines,
         )
         if metrics is not None:
             metrics.watch(store=store, replicas=registry, queue_depths=self.queue_depths)
@@ -73,21 +75,23 @@ class TaskService:
             self._cancel(task, "WORKER_RESET", "llorchd is shutting down", retriable=True, reason="shutdown")
         self.dispatcher.stop()
 
-    def resolve_pool(self, pool: str | None, model_ref: str | None) -> Pool:
-        """The pool a task names, or the pool with the most free slots serving `model_ref`."""
-        if pool is not None:
-            entry = self._store.get(f"Pool/{pool}")
-            if entry is None or not isinstance(entry.obj, Pool):
-                raise DataplaneError("NOT_FOUND", f"no pool {pool!r}")
-            return entry.obj
-        candidates = [
-            e.obj
-            for e in self._store.entries("Pool")
-            if isinstance(e.obj, Pool) and e.obj.spec.model == model_ref
-        ]
-        if not candidates:
-            raise DataplaneError("NOT_FOUND", f"no pool serves model {model_ref!r}")
-        return max(candidates, key=lambda p: (self._free_slots(p.metadata.name), p.metadata.name))
+    def resolve_pool(self, want: Want) -> Pool:
+        """The pool the task goes to (see llorch.dataplane.routing for the rules)."""
+        pools = {e.obj.metadata.name: e.obj for e in self._store.entries("Pool") if isinstance(e.obj, Pool)}
+        return pools[choose([self._candidate(pool) for pool in pools.values()], want)]
+
+    def _candidate(self, pool: Pool) -> Candidate:
+        name = pool.metadata.name
+        replicas = [r for r in self._registry.replicas(name) if not r.draining]
+        return Candidate(
+            name=name,
+            model=pool.spec.model,
+            engine=pool.spec.engine.value,
+            context=self.context_limit(pool),
+            serving=len(replicas),
+            free_slots=sum(r.slots - r.busy for r in replicas),
+            devices=frozenset(d for r in replicas for d in r.devices),
+        )
 
     def context_limit(self, pool: Pool) -> int:
         """Tokens one task may use on `pool`: its spec's context, or less where a serving replica's
@@ -109,6 +113,8 @@ class TaskService:
         priority: str = "interactive",
         session_id: str | None = None,
         determinism: str | None = None,
+        deadline_ms: int | None = None,
+        expected_tokens: int | None = None,
     ) -> Admitted:
         name = pool.metadata.name
         self._check_model(pool)
@@ -139,6 +145,7 @@ class TaskService:
             correlation_id=request.correlation_id,
             budget=budget,
             strict=strict,
+            deadline_at=None if deadline_ms is None else time.time() + deadline_ms / 1000,
             on_finish=self._charge_session if session_id is not None else None,
         )
         capacity, overflow, policy = self._admission(pool)
@@ -147,6 +154,8 @@ class TaskService:
         with self._lock:
             if task.id in self._tasks:
                 raise DataplaneError("INVALID_PARAMS", f"task_id {task.id!r} is already in use")
+            if deadline_ms is not None:
+                self._check_deadline(task, deadline_ms, expected_tokens)
             try:
                 position = self._queue.push(task, room)
             except QueueFull as exc:
@@ -209,7 +218,7 @@ class TaskService:
     def _cancel(
         self, task: Task, code: str, message: str, *, retriable: bool, reason: str = "cancel"
     ) -> None:
-        """`reason` labels tasks_canceled_total: client|cancel|drain|shutdown."""
+        """`reason` labels tasks_canceled_total: client|cancel|drain|shutdown|deadline."""
         self._queue.remove(task)
         with task.changed:
             stream = task.stream
@@ -222,6 +231,42 @@ class TaskService:
             self.metrics.canceled(task.pool, reason)
         if done and stream is None:
             self._finished(task)
+
+    def _check_deadline(self, task: Task, deadline_ms: int, expected_tokens: int | None) -> None:
+        """Refuse, before it waits, a task that measurements say cannot end in time. With nothing
+        measured yet there is no evidence against it: it is admitted and expires if it must."""
+        service_ms = self._service_times.predicted_service_ms(task.pool, expected_tokens)
+        if service_ms is None:
+            return
+        free, total = self._free_slots(task.pool), self._total_slots(task.pool)
+        start_ms = self._service_times.predicted_start_ms(task.pool, self._queue.ahead(task), free, total)
+        if start_ms + service_ms > deadline_ms:
+            raise DataplaneError(
+                "DEADLINE_UNMET",
+                f"pool {task.pool!r} predicts the task starts in {start_ms} ms and runs "
+                f"{service_ms} ms, past its deadline_ms {deadline_ms}",
+            )
+
+    def _expire_deadlines(self) -> float:
+        """End queued tasks whose deadline passed before a slot freed (a late answer is no
+        answer); the dispatcher calls this each pass. Returns how long until the next deadline."""
+        now = time.time()
+        with self._lock:
+            waiting = [t for t in self._tasks.values() if t.state == "queued" and t.deadline_at is not None]
+        upcoming = [TICK_SECONDS]
+        for task in waiting:
+            assert task.deadline_at is not None
+            if task.deadline_at <= now:
+                self._cancel(
+                    task,
+                    "DEADLINE_UNMET",
+                    "the task's deadline passed while it waited for a slot",
+                    retriable=False,
+                    reason="deadline",
+                )
+            else:
+                upcoming.append(task.deadline_at - now)
+        return min(upcoming)
 
     def _strict(self, pool: Pool, determinism: str | None, request: CompletionRequest) -> bool:
         """The task's own choice, else its Policy's default; strict needs a seed to be repeatable."""

@@ -64,6 +64,8 @@ class Task:
     budget: Budget = field(default_factory=Budget)
     # Strict determinism: run alone on a replica, so batching cannot change the tokens.
     strict: bool = False
+    # time.time() by which the task must end (deadline_ms after admission); None: no deadline.
+    deadline_at: float | None = None
     frames: list[Frame] = field(default_factory=list)
     started_at: float | None = None
     ended_at: float | None = None

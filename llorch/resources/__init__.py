@@ -18,10 +18,13 @@ from llorch.resources.meta import API_VERSION, ObjectMeta
 from llorch.resources.model import Builtin, Lifecycle, Model, ModelSource, ModelSpec
 from llorch.resources.policy import Policy, PolicySpec
 from llorch.resources.pool import Engine, Pool, PoolSpec
+from llorch.resources.wire import ARTIFACT_KINDS, ArtifactKind
 
 __all__ = [
     "API_VERSION",
+    "ARTIFACT_KINDS",
     "KINDS",
+    "ArtifactKind",
     "Builtin",
     "Engine",
     "KindError",

@@ -81,6 +81,12 @@ class Server(Spec):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
 
+class Artifacts(Spec):
+    max_bytes: int = Field(
+        default=1_048_576, gt=0, description="The largest artifact content accepted, in UTF-8 bytes."
+    )
+
+
 class ServerConfig(Spec):
     bind: str = "127.0.0.1:8080"
     manifests_dir: str = "manifests"
@@ -93,3 +99,4 @@ class ServerConfig(Spec):
     supervision: Supervision = Field(default_factory=Supervision)
     engines: Engines = Field(default_factory=Engines)
     server: Server = Field(default_factory=Server)
+    artifacts: Artifacts = Field(default_factory=Artifacts)

@@ -1,9 +1,15 @@
 """Response shapes clients build on (capabilities, replica sets): one pydantic model each, so
-`schema/` carries their JSON Schemas and contract tests can hold the API to them."""
+`schema/` carries their JSON Schemas and contract tests can hold the API to them. Also the wire
+names clients check before sending (artifact kinds)."""
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pydantic import BaseModel, ConfigDict, Field
+
+ArtifactKind = Literal["plan", "summary", "diff", "trace", "other"]
+ARTIFACT_KINDS: tuple[ArtifactKind, ...] = get_args(ArtifactKind)
 
 
 class _Wire(BaseModel):
@@ -33,6 +39,9 @@ class PoolCapabilities(_Wire):
     pool: str
     engine: str
     engine_version: str | None
+    sampler_profile_version: str = Field(
+        description="What the sampling parameters mean; a task may pin it (sampler_profile_version)."
+    )
     model: str
     ctx_max: int = Field(description="Context tokens one task may use (prompt + output).")
     max_tokens_out: int

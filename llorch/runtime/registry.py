@@ -27,6 +27,8 @@ class Replica:
     busy: int = 0
     # Tokens per sequence as the engine reports it; None when it does not say.
     context: int | None = None
+    # GPU indexes it runs on; empty on CPU and for endpoints.
+    devices: tuple[int, ...] = ()
 
     def snapshot(self) -> Replica:
         return dataclasses.replace(self)

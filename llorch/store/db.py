@@ -1,4 +1,4 @@
-"""sqlite state: generations, status, events, spawned workers and finished tasks.
+"""sqlite state: generations, status, events, spawned workers, finished tasks and artifacts' metadata.
 
 Status never goes into the user's manifests; it lives here, keyed by "Kind/name".
 One connection guarded by a lock: the API threads, controllers and dispatcher all write,
@@ -7,6 +7,7 @@ and sqlite serialises writers anyway.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -45,6 +46,11 @@ CREATE TABLE IF NOT EXISTS tasks (
     session_id TEXT, created_at REAL NOT NULL, ended_at REAL, tokens_in INTEGER, tokens_out INTEGER,
     ttft_ms REAL, decode_ms REAL, finish_reason TEXT, error_code TEXT
 );
+CREATE TABLE IF NOT EXISTS artifacts (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, size_bytes INTEGER NOT NULL, tags TEXT NOT NULL,
+    parent TEXT, metadata TEXT NOT NULL, created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artifacts_by_created ON artifacts (created_ms);
 """
 
 # Kubernetes keeps a bounded event history per object; so do we.
@@ -137,6 +143,38 @@ class TaskRecord:
             "ended_ms": int(self.ended_at * 1000) if self.ended_at else None,
             "result": {k: v for k, v in result.items() if v is not None},
         }
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """An artifact's metadata; its content is a file named by its id (store/artifacts.py)."""
+
+    id: str
+    kind: str
+    size_bytes: int
+    tags: tuple[str, ...]
+    parent: str | None
+    metadata: dict[str, Any]
+    created_ms: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "digest": f"sha256:{self.id}",
+            "size_bytes": self.size_bytes,
+            "created_ms": self.created_ms,
+            "tags": list(self.tags),
+            "parent": self.parent,
+            "metadata": self.metadata,
+        }
+
+
+def _artifact(row: tuple[Any, ...]) -> ArtifactRecord:
+    artifact_id, kind, size_bytes, tags, parent, metadata, created_ms = row
+    return ArtifactRecord(
+        artifact_id, kind, size_bytes, tuple(json.loads(tags)), parent, json.loads(metadata), created_ms
+    )
 
 
 class StateDB:
@@ -319,3 +357,52 @@ class StateDB:
         with self._lock:
             row = self._conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return None if row is None else TaskRecord(*row)
+
+    def put_artifact(self, record: ArtifactRecord) -> tuple[ArtifactRecord, bool]:
+        """Insert the record, or, when its id is known, add its tags to the stored ones (in order,
+        once each); the stored record and whether it is new. The id is the content's digest, so a
+        second put is the same artifact: its kind, parent, metadata and age stay as first stored."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM artifacts WHERE id = ?", (record.id,)).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.id,
+                        record.kind,
+                        record.size_bytes,
+                        json.dumps(record.tags),
+                        record.parent,
+                        json.dumps(record.metadata),
+                        record.created_ms,
+                    ),
+                )
+                return record, True
+            known = _artifact(row)
+            tags = tuple(dict.fromkeys(known.tags + record.tags))
+            if tags != known.tags:
+                conn.execute("UPDATE artifacts SET tags = ? WHERE id = ?", (json.dumps(tags), record.id))
+            return dataclasses.replace(known, tags=tags), False
+
+    def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM artifacts WHERE id = ?", (artifact_id,)).fetchone()
+        return None if row is None else _artifact(row)
+
+    def artifacts(self, *, kind: str | None, tag: str | None, limit: int) -> list[ArtifactRecord]:
+        """Newest first (ties in put order), of one kind and carrying one tag when those are given."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        if tag is not None:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(artifacts.tags) WHERE value = ?)")
+            params.append(tag)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT * FROM artifacts{where} ORDER BY created_ms DESC, rowid DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [_artifact(row) for row in rows]

@@ -22,3 +22,20 @@ class ManifestInvalid(StoreError):
 
 class ObjectNotFound(StoreError):
     """No manifest defines the requested kind/name."""
+
+
+class ArtifactNotFound(StoreError):
+    """No artifact has the requested id."""
+
+
+class ArtifactInvalid(StoreError):
+    """An artifact that cannot be stored as asked (a parent that does not exist, content that is not text)."""
+
+
+class ArtifactTooLarge(StoreError):
+    """Content over the configured limit."""
+
+    def __init__(self, size_bytes: int, limit_bytes: int) -> None:
+        super().__init__(f"artifact content is {size_bytes} bytes, over the limit of {limit_bytes}")
+        self.size_bytes = size_bytes
+        self.limit_bytes = limit_bytes

@@ -10,6 +10,7 @@ from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
 from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.artifacts import ArtifactStore
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
@@ -21,18 +22,20 @@ def app_context(
     tokens: tuple[str, ...] = (),
     metrics: Metrics | None = None,
 ) -> AppContext:
-    """Manifests in `tmp_path/manifests`, state in `tmp_path/state.sqlite`. The caller stops
-    `ctx.tasks` and closes `ctx.db`."""
+    """Manifests in `tmp_path/manifests`, state in `tmp_path/state.sqlite`, artifact content under
+    `tmp_path/artifacts`. The caller stops `ctx.tasks` and closes `ctx.db`."""
     folder = tmp_path / "manifests"
     folder.mkdir()
     store = ManifestStore(folder)
     store.load()
     db = StateDB(tmp_path / "state.sqlite")
     registry = ReplicaRegistry()
+    config = config or ServerConfig()
     return AppContext(
-        config=config or ServerConfig(),
+        config=config,
         store=store,
         db=db,
+        artifacts=ArtifactStore(db, tmp_path / "artifacts", max_bytes=config.artifacts.max_bytes),
         registry=registry,
         tasks=TaskService(store=store, db=db, registry=registry, metrics=metrics),
         tokens=tokens,

@@ -20,11 +20,13 @@ from pydantic import BaseModel
 from referencing.jsonschema import DRAFT202012
 
 from llorch.api.app import create_app
+from llorch.api.artifacts import ArtifactRequest
 from llorch.api.errors import STATUS_BY_CODE
 from llorch.api.middleware import OPEN_PATHS
 from llorch.api.openai_compat import ChatBody, CompletionBody
 from llorch.api.pools import DrainRequest, ReloadRequest
 from llorch.api.tasks import TaskRequest
+from llorch.resources import ServerConfig
 from llorch.runtime.engines.base import Upstream
 from llorch.runtime.engines.llamacpp import LlamaCpp
 from llorch.runtime.registry import Replica, ReplicaRegistry
@@ -41,6 +43,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     TaskRequest,
     DrainRequest,
     ReloadRequest,
+    ArtifactRequest,
     CompletionBody,
     ChatBody,
 )
@@ -521,10 +524,14 @@ def test_admission_and_its_refusals_match(
     unready = api.client.simulate_post("/v1/tasks", json={"pool": "demo", "prompt": "hi"})
     assert unready.status_code == 503 and unready.headers["Retry-After"]
     check(doc, registry, unready, "/v1/tasks", "post")
-    for body in ({"pool": "demo"}, {"pool": "demo", "prompt": "hi", "engine": "vllm"}):
+    for body in ({"pool": "demo"}, {"pool": "demo", "prompt": "hi", "engine": "warp"}):
         invalid = api.client.simulate_post("/v1/tasks", json=body)
         assert invalid.status_code == 400 and invalid.json["details"]
         check(doc, registry, invalid, "/v1/tasks", "post")
+    # A pool that cannot take the task is refused with the reason, and no field details.
+    misfit = api.client.simulate_post("/v1/tasks", json={"pool": "demo", "prompt": "hi", "engine": "vllm"})
+    assert misfit.status_code == 400 and "engine is llamacpp, not vllm" in misfit.json["message"]
+    check(doc, registry, misfit, "/v1/tasks", "post")
 
     add_replica(api)
     admitted = api.client.simulate_post(
@@ -575,6 +582,50 @@ def test_a_task_its_stream_and_its_session_match(
     gone = api.client.simulate_get("/v1/sessions/s-1")
     assert gone.status_code == 404
     check(doc, registry, gone, "/v1/sessions/{session_id}", "get")
+
+
+def test_artifacts_and_their_refusals_match(
+    api: Api, doc: dict[str, Any], registry: referencing.Registry[Any]
+) -> None:
+    plan = {"kind": "plan", "content": "1. read\n2. write\n", "tags": ["t1"], "metadata": {"agent": "a"}}
+    created = api.client.simulate_post("/v1/artifacts", json=plan)
+    assert created.status_code == 201, created.text
+    check(doc, registry, created, "/v1/artifacts", "post")
+    again = api.client.simulate_post("/v1/artifacts", json={**plan, "tags": ["t2"]})
+    assert again.status_code == 200 and again.json["tags"] == ["t1", "t2"]
+    check(doc, registry, again, "/v1/artifacts", "post")
+    plan_id = created.json["id"]
+    child = api.client.simulate_post(
+        "/v1/artifacts", json={"kind": "diff", "content": "+x", "parent": plan_id}
+    )
+    assert child.status_code == 201 and child.json["parent"] == plan_id
+    check(doc, registry, child, "/v1/artifacts", "post")
+    refusals = [
+        ({"kind": "diff", "content": "+y", "parent": "0" * 64}, 400),
+        ({"kind": "essay", "content": "x"}, 400),
+        ({"kind": "plan", "content": "x" * (ServerConfig().artifacts.max_bytes + 1)}, 413),
+    ]
+    for body, status in refusals:
+        refused = api.client.simulate_post("/v1/artifacts", json=body)
+        assert refused.status_code == status, refused.text
+        check(doc, registry, refused, "/v1/artifacts", "post")
+
+    whole = api.client.simulate_get(f"/v1/artifacts/{plan_id}")
+    assert whole.json["content"] == plan["content"]
+    check(doc, registry, whole, "/v1/artifacts/{artifact_id}", "get")
+    for absent in ("0" * 64, "not-an-id"):
+        missing = api.client.simulate_get(f"/v1/artifacts/{absent}")
+        assert missing.status_code == 404
+        check(doc, registry, missing, "/v1/artifacts/{artifact_id}", "get")
+    for query, status in (
+        ("", 200),
+        ("kind=diff&tag=t1&limit=5", 200),
+        ("kind=essay", 400),
+        ("limit=0", 400),
+    ):
+        listed = api.client.simulate_get("/v1/artifacts", query_string=query or None)
+        assert listed.status_code == status, listed.text
+        check(doc, registry, listed, "/v1/artifacts", "get")
 
 
 CONTROL_CALLS = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,28 @@ def test_cancel_stays_idempotent_after_the_task_left_memory(tmp_path: Path) -> N
                 later.cancel("never-was")
         finally:
             later.stop()
+
+
+def test_a_deadline_measurements_say_cannot_be_met_is_refused_up_front(tmp_path: Path) -> None:
+    for tasks, pool in service(tmp_path, "reject"):
+        request = CompletionRequest(prompt="x", max_tokens=4)
+        assert tasks.submit(request, pool=pool, deadline_ms=10).queue_position == 0, "no evidence yet"
+        tasks._service_times.observe("demo", 0.5, tokens=50)
+        with pytest.raises(DataplaneError) as caught:
+            tasks.submit(request, pool=pool, deadline_ms=400)
+        assert caught.value.code == "DEADLINE_UNMET" and "deadline_ms 400" in caught.value.message
+        assert tasks.queue_depth("demo") == 1, "the refused task never queued"
+        short = tasks.submit(request, pool=pool, deadline_ms=60_000, expected_tokens=10)
+        assert short.queue_position == 1
+
+
+def test_a_queued_task_whose_deadline_passes_ends_with_deadline_unmet(tmp_path: Path) -> None:
+    for tasks, pool in service(tmp_path, "reject"):
+        request = CompletionRequest(prompt="x", max_tokens=4)
+        late = tasks.submit(request, pool=pool, deadline_ms=50).task
+        patient = tasks.submit(request, pool=pool, deadline_ms=60_000).task
+        assert 0 < tasks._expire_deadlines() <= 0.05, "the loop wakes for the nearest deadline"
+        time.sleep(0.06)
+        assert tasks._expire_deadlines() <= 1.0
+        assert late.state == "canceled" and late.frames[-1].data["code"] == "DEADLINE_UNMET"
+        assert patient.state == "queued" and tasks.queue_position(patient) == 0

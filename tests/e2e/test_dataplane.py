@@ -165,6 +165,39 @@ def test_a_pool_asking_more_context_than_the_engine_gives_is_held_to_the_engines
     assert "ContextCapped" in described
 
 
+def test_kv_hint_cold_makes_the_engine_read_the_whole_prompt_again(llorchd: Llorchd) -> None:
+    apply_demo(llorchd, slots=1)
+    (replica,) = llorchd.pool()["status"]["replicaStatuses"]  # type: ignore[index]
+
+    def prompt_tokens_read() -> int:
+        # llama-server's own count of prompt tokens it evaluated (cached ones are not).
+        text = httpx.get(replica["url"] + "/metrics").text
+        (line,) = [line for line in text.splitlines() if line.startswith("llamacpp:prompt_tokens_total ")]
+        return int(float(line.split()[1]))
+
+    body = {"pool": "demo", "prompt": "word " * 200, "max_tokens": 4, "seed": 1}
+    reads = []
+    for hint in ("reuse", "reuse", "cold"):
+        assert llorchd.stream({**body, "kv_hint": hint})[-1][0] == "end"
+        reads.append(prompt_tokens_read())
+    first, reused, cold = reads[0], reads[1] - reads[0], reads[2] - reads[1]
+    assert first > 150 and reused < 5, "the same prompt again came from the slot's cache"
+    assert cold == first, "kv_hint cold read it all again"
+
+
+def test_a_task_whose_deadline_passes_in_the_queue_ends_with_deadline_unmet(llorchd: Llorchd) -> None:
+    apply_demo(llorchd, slots=1, context=LONG_CONTEXT, engineArgs=LONG_CONTEXT_ARGS)
+    hold = {"pool": "demo", "prompt": "Go on", "max_tokens": LONG_CONTEXT - 100, "seed": 4}
+    holder = llorchd.http.post(llorchd.url + "/v1/tasks", json=hold).json()["task_id"]
+    try:
+        frames = llorchd.stream({"pool": "demo", "prompt": "Quick", "max_tokens": 4, "deadline_ms": 300})
+        assert [e for e, _ in frames] == ["error"] and frames[0][1]["code"] == "DEADLINE_UNMET"
+        # It ended while the task ahead of it (seconds long) still runs, which was not touched.
+        assert llorchd.get(f"/v1/tasks/{holder}")["state"] == "running"
+    finally:
+        llorchd.http.post(llorchd.url + f"/v1/tasks/{holder}/cancel")
+
+
 def test_queue_positions_and_predictions_shrink_as_work_drains(llorchd: Llorchd) -> None:
     apply_demo(llorchd, slots=1, context=1024)
     ids = []

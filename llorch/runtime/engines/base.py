@@ -61,6 +61,12 @@ class Upstream:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+# What llorch's sampling parameters mean (temperature, top_p, top_k, seed, stop, each passed to
+# the engine under its own name, unset ones left to the engine's defaults). A client that pins a
+# profile version is refused rather than silently sampled differently if this ever changes.
+SAMPLER_PROFILE_VERSION = "v1"
+
+
 @dataclass(frozen=True)
 class CompletionRequest:
     prompt: str
@@ -71,6 +77,9 @@ class CompletionRequest:
     top_k: int | None = None
     stop: list[str] = field(default_factory=list)
     correlation_id: str | None = None
+    # False (kv_hint "cold"): the engine must not reuse a cached prompt prefix. Only llama-server
+    # takes this per request; vLLM, TGI and Triton decide prefix caching at launch.
+    cache_prompt: bool = True
 
 
 @dataclass(frozen=True)

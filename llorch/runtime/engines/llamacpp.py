@@ -90,7 +90,7 @@ class LlamaCpp:
             "prompt": request.prompt,
             "n_predict": request.max_tokens,
             "stream": True,
-            "cache_prompt": True,
+            "cache_prompt": request.cache_prompt,
         }
         if request.seed is not None:
             body["seed"] = request.seed

@@ -1,0 +1,78 @@
+"""/v1/artifacts: text that coding agents keep (plans, summaries, diffs, traces) and refer to by id."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import falcon
+from pydantic import BaseModel, ConfigDict, Field
+
+from llorch.api.context import AppContext
+from llorch.api.errors import ApiError
+from llorch.api.tasks import read_json
+from llorch.resources import ARTIFACT_KINDS, ArtifactKind, ServerConfig
+from llorch.store.artifacts import DEFAULT_LIST_LIMIT
+
+MAX_LIST_LIMIT = 1000
+
+# JSON writes a content byte as at most 6 characters (`\u0001`), and the rest of the body gets
+# what any request gets.
+_JSON_ESCAPE_FACTOR = 6
+
+
+def body_limit(config: ServerConfig) -> int:
+    """The largest POST /v1/artifacts body that can carry content of `artifacts.maxBytes`."""
+    return _JSON_ESCAPE_FACTOR * config.artifacts.max_bytes + config.server.max_body_bytes
+
+
+Tag = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class ArtifactRequest(BaseModel):
+    """The body of POST /v1/artifacts; names follow the wire contract (snake_case)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ArtifactKind
+    content: str
+    tags: list[Tag] = Field(default_factory=list)
+    parent: str | None = Field(default=None, description="The id of the artifact this one derives from.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ArtifactsResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = ArtifactRequest.model_validate(read_json(req))
+        record, created = self._ctx.artifacts.put(
+            body.kind, body.content, tags=body.tags, parent=body.parent, metadata=body.metadata
+        )
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        resp.location = f"/v1/artifacts/{record.id}"
+        resp.media = record.to_wire()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        kind = req.get_param("kind")
+        if kind is not None and kind not in ARTIFACT_KINDS:
+            raise ApiError("INVALID_PARAMS", f"kind {kind!r} is not one of {', '.join(ARTIFACT_KINDS)}")
+        limit = req.get_param_as_int(
+            "limit", min_value=1, max_value=MAX_LIST_LIMIT, default=DEFAULT_LIST_LIMIT
+        )
+        records = self._ctx.artifacts.find(kind=kind, tag=req.get_param("tag"), limit=limit)
+        resp.media = {"items": [record.to_wire() for record in records]}
+
+
+class ArtifactResource:
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, artifact_id: str) -> None:
+        record, content = self._ctx.artifacts.read(artifact_id)
+        resp.media = record.to_wire() | {"content": content}
+
+
+def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
+    app.add_route("/v1/artifacts", ArtifactsResource(ctx))
+    app.add_route("/v1/artifacts/{artifact_id}", ArtifactResource(ctx))
