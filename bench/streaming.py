@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -43,6 +44,7 @@ import psutil
 from httpx_sse import EventSource
 
 from llorch.runtime.demo_model import ensure_demo_model
+from llorch.runtime.engines.llamacpp import cpu_thread_args
 from llorch.runtime.provision import ensure_llama_server, llama_server_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +185,13 @@ def _cpu(pid: int) -> float:
 
 @contextlib.contextmanager
 def servers(
-    binary: Path, model: Path, slots: int, ctx: int, workdir: Path, exits: dict[str, int | None]
+    binary: Path,
+    model: Path,
+    slots: int,
+    ctx: int,
+    engine_args: list[str],
+    workdir: Path,
+    exits: dict[str, int | None],
 ) -> Iterator[Servers]:
     """Start the direct llama-server and llorchd (one pool, one replica); always stop both.
 
@@ -203,7 +211,11 @@ def servers(
             "--ctx-size", str(slots * ctx),
             "--parallel", str(slots),
             "--n-gpu-layers", "0",
+            # The threads llorch gives a CPU replica (unless --engine-args sets them), so both
+            # sides decode alike and the ratios measure llorch alone.
+            *cpu_thread_args(engine_args),
             "--no-webui",
+            *engine_args,
         ]  # fmt: skip
         with direct_log.open("wb") as out:
             # A session of its own: a Ctrl-C reaches only us, and we stop the children in order.
@@ -220,7 +232,7 @@ def servers(
         (manifests / "pool.yaml").write_text(
             f"apiVersion: llorch.dev/v1\nkind: Pool\nmetadata:\n  name: {POOL}\n"
             f"spec:\n  model: tiny-llama\n  engine: llamacpp\n  replicas: 1\n"
-            f"  slots: {slots}\n  context: {ctx}\n"
+            f"  slots: {slots}\n  context: {ctx}\n  engineArgs: {json.dumps(engine_args)}\n"
         )
         lport = free_port()
         cmd = [
@@ -537,6 +549,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slots", type=int, default=4, help="parallel slots on both sides (default 4)")
     parser.add_argument("--ctx", type=int, default=1024, help="context tokens per slot (default 1024)")
     parser.add_argument("--quick", action="store_true", help="levels 1,8 and 2 requests each: a sanity check")
+    parser.add_argument(
+        "--engine-args",
+        default="",
+        help="extra llama-server arguments for both sides, e.g. '--threads 1' (default none)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.levels, args.requests = "1,8", 2
@@ -566,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     out_path = RESULTS / f"streaming-{stamp}.json"
     print(
         f"llama-server {version}; model {model.name}; slots {args.slots} x ctx {args.ctx}; "
+        f"engine args {args.engine_args or 'none'}; "
         f"levels {args.level_list}, {args.requests} request(s)/stream, {args.max_tokens} tokens",
         flush=True,
     )
@@ -578,7 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     log_lines: list[str] = []
     exits: dict[str, int | None] = {}
     try:
-        with servers(binary, model, args.slots, args.ctx, workdir, exits) as srv:
+        with servers(
+            binary, model, args.slots, args.ctx, shlex.split(args.engine_args), workdir, exits
+        ) as srv:
             # One unrecorded completion per side: model pages, prompt cache and connections warm.
             with httpx.Client(timeout=REQUEST_TIMEOUT, trust_env=False) as client:
                 for name, runner, base in (
@@ -654,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_tokens": args.max_tokens,
             "slots": args.slots,
             "ctx": args.ctx,
+            "engine_args": shlex.split(args.engine_args),
             "prompt": PROMPT,
             "seed": SEED,
             "temperature": TEMPERATURE,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from llorch.resources import PoolSpec
 from llorch.runtime.engines.base import GpuAssignment, LaunchRequest
-from llorch.runtime.engines.llamacpp import LlamaCpp
+from llorch.runtime.engines.llamacpp import LlamaCpp, cpu_threads
 from llorch.runtime.engines.tgi import Tgi, master_port
 from llorch.runtime.engines.triton import Triton
 from llorch.runtime.engines.vllm import VLlm, gpu_memory_utilization
@@ -52,6 +54,27 @@ def test_llamacpp_cpu_pool_hides_every_gpu() -> None:
     launch = LlamaCpp().launch(request("llamacpp", "llama-server", engineArgs=["--threads", "8"]))
     assert launch.argv == [*LLAMA_COMMON, "--n-gpu-layers", "0", "--threads", "8"]
     assert launch.env == {"CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.fixture
+def eight_cores_four_physical(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 8 if logical else 4)
+
+
+@pytest.mark.usefixtures("eight_cores_four_physical")
+def test_llamacpp_cpu_pool_leaves_a_core_for_llorchd() -> None:
+    assert cpu_threads() == 3
+    launch = LlamaCpp().launch(request("llamacpp", "llama-server"))
+    assert launch.argv == [*LLAMA_COMMON, "--n-gpu-layers", "0", "--threads", "3"]
+    for chosen in (["-t", "6"], ["--threads=6"]):
+        argv = LlamaCpp().launch(request("llamacpp", "llama-server", engineArgs=chosen)).argv
+        assert argv == [*LLAMA_COMMON, "--n-gpu-layers", "0", *chosen], "the pool's own choice wins"
+
+
+def test_a_single_core_still_gets_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert cpu_threads() == 1
 
 
 def test_llamacpp_one_gpu() -> None:
