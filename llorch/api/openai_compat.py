@@ -56,15 +56,14 @@ from llorch.dataplane.routing import Want
 from llorch.dataplane.service import TaskService
 from llorch.dataplane.tasks import Task
 from llorch.resources import Pool
-from llorch.runtime.engines.base import CompletionRequest
+from llorch.runtime.engines import chatml
+from llorch.runtime.engines.base import ChatTurn, CompletionRequest
 
 log = logging.getLogger("llorch.api")
 
 PREFIX = "/openai/v1"
 OWNED_BY = "llorch"
 DEFAULT_COMPLETION_MAX_TOKENS = 16  # OpenAI's default for /completions
-CHATML_STOPS = ["<|im_end|>", "<|im_start|>"]
-
 # Codes that only appear in a task's error frame (after admission), next to the admission ones.
 _STREAM_STATUS = {"CANCELED": 409, "POOL_DRAINED": 503}
 _TYPE_BY_STATUS = {
@@ -324,16 +323,6 @@ class ChatBody(_SamplingBody):
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
-
-
-def render_chatml(messages: list[ChatMessage]) -> str:
-    """The messages as one ChatML prompt, ending where the assistant's answer begins."""
-    turns = []
-    for message in messages:
-        # `developer` is OpenAI's newer name for the system role; ChatML models know `system`.
-        role = "system" if message.role == "developer" else message.role
-        turns.append(f"<|im_start|>{role}\n{message.content}<|im_end|>\n")
-    return "".join(turns) + "<|im_start|>assistant\n"
 
 
 # -- models ------------------------------------------------------------------------------------------
@@ -652,14 +641,19 @@ class ChatCompletionsResource(_OpenAIResource):
         pool = resolve_pool(self._ctx, body.model)
         # OpenAI's chat default is "until the model stops"; a slot's context is that bound here.
         max_tokens = body.max_completion_tokens or body.max_tokens or self._ctx.tasks.context_limit(pool)
+        # `developer` is OpenAI's newer name for the system role, which chat templates know.
+        turns = tuple(
+            ChatTurn("system" if m.role == "developer" else m.role, m.content) for m in body.messages
+        )
         request = CompletionRequest(
-            prompt=render_chatml(body.messages),
+            prompt=chatml.render(turns),
+            messages=turns,
             max_tokens=max_tokens,
             seed=body.seed,
             temperature=body.temperature,
             top_p=body.top_p,
             top_k=body.top_k,
-            stop=[*CHATML_STOPS, *body.stops],
+            stop=body.stops,
             correlation_id=req.context.get("correlation_id"),
         )
         self._run(req, resp, body, request, pool)

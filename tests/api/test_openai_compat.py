@@ -10,7 +10,6 @@ import httpx
 import openai
 import pytest
 
-from llorch.api.openai_compat import ChatMessage, render_chatml
 from tests.api.test_app import Api, serve
 
 BASE = "/openai/v1"
@@ -235,19 +234,3 @@ def test_a_body_that_is_not_json_is_400_in_openai_shape(api: Api) -> None:
     assert_openai_error(resp, 400, "invalid_request_error", "invalid_params")
     empty = api.http.post(api.url + BASE + "/chat/completions", headers=headers)
     assert_openai_error(empty, 400, "invalid_request_error", "invalid_params")
-
-
-def test_chatml_rendering() -> None:
-    messages = [
-        ChatMessage(role="developer", content="Be brief."),
-        ChatMessage(role="user", content="Hi"),
-        ChatMessage(role="assistant", content="Hello."),
-        ChatMessage(role="user", content="Again"),
-    ]
-    assert render_chatml(messages) == (
-        "<|im_start|>system\nBe brief.<|im_end|>\n"
-        "<|im_start|>user\nHi<|im_end|>\n"
-        "<|im_start|>assistant\nHello.<|im_end|>\n"
-        "<|im_start|>user\nAgain<|im_end|>\n"
-        "<|im_start|>assistant\n"
-    )

@@ -68,7 +68,16 @@ SAMPLER_PROFILE_VERSION = "v1"
 
 
 @dataclass(frozen=True)
+class ChatTurn:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True)
 class CompletionRequest:
+    # For a chat, `prompt` is the turns as ChatML (llorch.runtime.engines.chatml), for engines
+    # whose protocol takes text only; the others send `messages` to their chat endpoint, where
+    # the model's own template applies.
     prompt: str
     max_tokens: int
     seed: int | None = None
@@ -80,6 +89,18 @@ class CompletionRequest:
     # False (kv_hint "cold"): the engine must not reuse a cached prompt prefix. Only llama-server
     # takes this per request; vLLM, TGI and Triton decide prefix caching at launch.
     cache_prompt: bool = True
+    messages: tuple[ChatTurn, ...] = ()
+
+    def sampling(self) -> dict[str, float | int]:
+        """The sampling parameters the client set, under the names llama.cpp, vLLM and Triton's
+        vLLM backend share; unset ones are left to the engine's defaults."""
+        chosen = {
+            "seed": self.seed,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+        }
+        return {name: value for name, value in chosen.items() if value is not None}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
+from llorch.runtime.engines.openai_wire import chat_body
+from llorch.runtime.engines.openai_wire import parse_stream as parse_openai
 from llorch.runtime.engines.probe import answers_ok, json_of, json_text, positive_int
 from llorch.runtime.engines.sse import SseCompletion, decode, request_headers
 from llorch.runtime.errors import EngineError
@@ -107,31 +109,44 @@ class LlamaCpp:
         return positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
-        body: dict[str, Any] = {
-            "prompt": request.prompt,
-            "n_predict": request.max_tokens,
-            "stream": True,
-            "cache_prompt": request.cache_prompt,
-        }
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        if request.top_p is not None:
-            body["top_p"] = request.top_p
-        if request.top_k is not None:
-            body["top_k"] = request.top_k
-        if request.stop:
-            body["stop"] = request.stop
+        """Text goes to the native /completion; a chat to /v1/chat/completions, where
+        llama-server applies the model's own chat template from its GGUF."""
+        if request.messages:
+            url, parse = f"{upstream.base_url}/v1/chat/completions", _parse_chat
+            body = {**chat_body(upstream.model, request), "cache_prompt": request.cache_prompt}
+        else:
+            url, parse, body = f"{upstream.base_url}/completion", _parse, _completion_body(request)
         return SseCompletion(
             client,
-            f"{upstream.base_url}/completion",
+            url,
             body,
             request_headers(upstream.headers, request.correlation_id),
             engine=ENGINE,
-            parse=_parse,
+            parse=parse,
             error=_engine_error,
         )
+
+
+def _completion_body(request: CompletionRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt": request.prompt,
+        "n_predict": request.max_tokens,
+        "stream": True,
+        "cache_prompt": request.cache_prompt,
+        **request.sampling(),
+    }
+    if request.stop:
+        body["stop"] = request.stop
+    return body
+
+
+def _parse_chat(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:
+    return parse_openai(events, engine=ENGINE, stream_error=_stream_error)
+
+
+def _stream_error(error: Any) -> EngineError:
+    code = error.get("code", 500) if isinstance(error, dict) else 500
+    return _engine_error(int(code), json.dumps({"error": error}))
 
 
 def _parse(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:
@@ -140,8 +155,7 @@ def _parse(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:
     for sse in events:
         chunk = decode(sse, ENGINE)
         if "error" in chunk:
-            error = chunk["error"]
-            raise _engine_error(int(error.get("code", 500)), json.dumps(chunk))
+            raise _stream_error(chunk["error"])
         decoded = int(chunk.get("tokens_predicted", sent))
         if chunk.get("stop"):
             # Tokens held back at the very end (an unfinished UTF-8 character) never got a

@@ -25,6 +25,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
+from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
@@ -116,8 +117,9 @@ def generate_body(request: CompletionRequest) -> dict[str, Any]:
             parameters["top_p"] = request.top_p
         if request.top_k is not None and request.top_k > 0:
             parameters["top_k"] = request.top_k
-    if request.stop:
-        parameters["stop"] = request.stop
+    stops = text_stops(request)
+    if stops:
+        parameters["stop"] = stops
     return {"inputs": request.prompt, "parameters": parameters}
 
 

@@ -41,6 +41,7 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
+from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, json_text
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
@@ -103,17 +104,10 @@ class Triton:
 
 
 def generate_body(request: CompletionRequest) -> dict[str, Any]:
-    sampling: dict[str, Any] = {"max_tokens": request.max_tokens}
-    if request.seed is not None:
-        sampling["seed"] = request.seed
-    if request.temperature is not None:
-        sampling["temperature"] = request.temperature
-    if request.top_p is not None:
-        sampling["top_p"] = request.top_p
-    if request.top_k is not None:
-        sampling["top_k"] = request.top_k
-    if request.stop:
-        sampling["stop"] = request.stop
+    sampling: dict[str, Any] = {"max_tokens": request.max_tokens, **request.sampling()}
+    stops = text_stops(request)
+    if stops:
+        sampling["stop"] = stops
     return {
         "text_input": request.prompt,
         "stream": True,

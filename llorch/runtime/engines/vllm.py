@@ -1,10 +1,9 @@
-"""vLLM's OpenAI-compatible server (`vllm serve`): launch flags and streamed `/v1/completions`.
+"""vLLM's OpenAI-compatible server (`vllm serve`): launch flags, and streamed
+`/v1/completions` or, for a chat, `/v1/chat/completions` (vLLM applies the model's template).
 
-Wire format followed: vLLM 0.10-0.11, `vllm/entrypoints/openai/serving_completion.py` and
-`protocol.py` (see tests/fixtures/engines/vllm/NOTE.md). With `stream_options.include_usage` the
-stream is one chunk per decode step, then a chunk with `choices: []` and the request's `usage`,
-then `data: [DONE]`. Errors raised after the stream started arrive as `data: {"error": {...}}`
-followed by `[DONE]`.
+Wire format followed: vLLM 0.10-0.11, `vllm/entrypoints/openai/serving_completion.py`,
+`serving_chat.py` and `protocol.py` (see tests/fixtures/engines/vllm/NOTE.md), parsed by
+llorch.runtime.engines.openai_wire; an error after the stream started is followed by `[DONE]`.
 """
 
 from __future__ import annotations
@@ -15,17 +14,11 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
-from llorch.runtime.engines.base import (
-    CompletionRequest,
-    Finished,
-    Launch,
-    LaunchRequest,
-    StreamEvent,
-    Token,
-    Upstream,
-)
+from llorch.runtime.engines import openai_wire
+from llorch.runtime.engines.base import CompletionRequest, Launch, LaunchRequest, StreamEvent, Upstream
+from llorch.runtime.engines.openai_wire import chat_body, completion_body
 from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
-from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
+from llorch.runtime.engines.sse import SseCompletion, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
 ENGINE = "vllm"
@@ -81,10 +74,11 @@ class VLlm:
         return None
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
+        chat = bool(request.messages)
         return SseCompletion(
             client,
-            f"{upstream.base_url}/v1/completions",
-            completion_body(upstream.model, request),
+            f"{upstream.base_url}/v1/{'chat/completions' if chat else 'completions'}",
+            chat_body(upstream.model, request) if chat else completion_body(upstream.model, request),
             request_headers(upstream.headers, request.correlation_id),
             engine=ENGINE,
             parse=parse_stream,
@@ -101,67 +95,8 @@ def gpu_memory_utilization(vram_mib: int | None, total_mib: Sequence[int]) -> fl
     return round(min(_MAX_UTILIZATION, max(_MIN_UTILIZATION, share)), 3)
 
 
-def completion_body(model: str, request: CompletionRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": model,
-        "prompt": request.prompt,
-        "max_tokens": request.max_tokens,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.top_k is not None:
-        body["top_k"] = request.top_k  # a vLLM extension to the OpenAI schema
-    if request.stop:
-        body["stop"] = request.stop
-    return body
-
-
 def parse_stream(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:
-    sent = 0
-    finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
-    for event in events:
-        if event.data == "[DONE]":
-            if finish_reason is None:
-                break  # no choice ever finished: the stream is incomplete, not done
-            yield from _finish(sent, usage, finish_reason)
-            return
-        chunk = decode(event, ENGINE)
-        if "error" in chunk:
-            raise _stream_error(chunk["error"])
-        if isinstance(chunk.get("usage"), dict):
-            usage = chunk["usage"]  # the last one seen is the request's total
-        for choice in chunk.get("choices") or ():
-            text = str(choice.get("text") or "")
-            # The final chunk often carries no text (EOS, a matched stop string); it still counts
-            # through `usage` below, not as a frame of its own.
-            if text:
-                yield Token(text)
-                sent += 1
-            if choice.get("finish_reason") is not None:
-                finish_reason = str(choice["finish_reason"])
-
-
-def _finish(sent: int, usage: dict[str, Any] | None, finish_reason: str) -> Iterator[StreamEvent]:
-    """Pad with empty tokens up to vLLM's own count (EOS, text it held back, a stop string it cut)
-    so there is one frame per generated token, as the contract's contiguous `i` expects."""
-    usage = usage or {}
-    counted = usage.get("completion_tokens")
-    total = max(sent, int(counted)) if isinstance(counted, int) else sent
-    for _ in range(total - sent):
-        yield Token("")
-    prompt = usage.get("prompt_tokens")
-    yield Finished(
-        tokens_out=total,
-        tokens_in=int(prompt) if isinstance(prompt, int) else None,
-        finish_reason="length" if finish_reason == "length" else "stop",
-    )
+    return openai_wire.parse_stream(events, engine=ENGINE, stream_error=_stream_error)
 
 
 def _stream_error(error: Any) -> EngineError:

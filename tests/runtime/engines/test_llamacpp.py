@@ -1,0 +1,99 @@
+"""The llamacpp adapter against a real llama-server it launched itself: text through the native
+/completion, a chat through /v1/chat/completions, and what the engine reports about itself."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llorch.resources import PoolSpec
+from llorch.runtime.engines.base import (
+    ChatTurn,
+    CompletionRequest,
+    Finished,
+    GpuAssignment,
+    LaunchRequest,
+    Upstream,
+)
+from llorch.runtime.engines.chatml import render
+from llorch.runtime.engines.llamacpp import LlamaCpp
+from llorch.runtime.ports import free_port
+from llorch.runtime.provision import LLAMA_CPP_PYTHON_VERSION
+from tests.runtime.engines.replay import collect
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow]
+
+ADAPTER = LlamaCpp()
+
+
+@pytest.fixture(scope="module")
+def engine(
+    llama_server_bin: Path, demo_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Upstream]:
+    spec = PoolSpec.model_validate(
+        {"model": "tiny-llama", "slots": 1, "context": 1024, "engineArgs": ["-t", "1"]}
+    )
+    launch = ADAPTER.launch(
+        LaunchRequest(
+            binary=llama_server_bin,
+            model_path=demo_model,
+            model_name="tiny-llama",
+            port=free_port(),
+            spec=spec,
+            gpus=GpuAssignment(),
+        )
+    )
+    port = launch.argv[launch.argv.index("--port") + 1]
+    upstream = Upstream(f"http://127.0.0.1:{port}", "tiny-llama")
+    log = tmp_path_factory.mktemp("llama") / "llama-server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(launch.argv, stdout=out, stderr=subprocess.STDOUT, env=launch.env)
+    try:
+        with httpx.Client() as client:
+            deadline = time.monotonic() + 60
+            while not ADAPTER.healthy(client, upstream):
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        yield upstream
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client() as client:
+        yield client
+
+
+def test_text_streams_one_frame_per_token(engine: Upstream, client: httpx.Client) -> None:
+    events = collect(
+        ADAPTER.complete(client, engine, CompletionRequest("Once upon a time", 12, seed=1, temperature=0))
+    )
+    *tokens, end = events
+    assert isinstance(end, Finished) and end.tokens_out == len(tokens) == 12 and end.finish_reason == "length"
+    assert end.tokens_in is not None and end.tokens_in > 0
+
+
+def test_a_chat_gets_the_models_own_template(engine: Upstream, client: httpx.Client) -> None:
+    turns = (ChatTurn("system", "Be brief."), ChatTurn("user", "Hi"))
+    chat = CompletionRequest(render(turns), 10, seed=3, temperature=0, messages=turns)
+    *tokens, end = collect(ADAPTER.complete(client, engine, chat))
+    assert isinstance(end, Finished) and end.tokens_out == len(tokens) == 10
+    # The demo model's template is ChatML: the chat endpoint and the rendered text are one prompt.
+    text = collect(
+        ADAPTER.complete(client, engine, CompletionRequest(render(turns), 10, seed=3, temperature=0))
+    )
+    assert [getattr(t, "text", None) for t in tokens] == [getattr(t, "text", None) for t in text[:-1]]
+    assert end.tokens_in == text[-1].tokens_in  # type: ignore[union-attr]
+
+
+def test_the_engine_says_its_version_context_and_busy_slots(engine: Upstream, client: httpx.Client) -> None:
+    assert ADAPTER.version(client, engine) == f"b0-llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}"
+    assert ADAPTER.context_per_slot(client, engine) == 1024
+    assert ADAPTER.busy_slots(client, engine) == 0
