@@ -125,6 +125,7 @@ class Task:
                 "state": self.state,
                 "replica": self.replica_id,
                 "correlation_id": self.correlation_id,
+                "session_id": self.session_id,
                 "created_ms": int(self.created_at * 1000),
                 "ended_ms": int(self.ended_at * 1000) if self.ended_at else None,
                 "queue_position": self.queue_position,
