@@ -35,7 +35,9 @@ def cpu_threads() -> int:
     """Decode threads for a replica on the CPU: llama.cpp's own default (one per physical core
     this process may use) less one. Its threads spin-wait for each other, so without a core
     left over they fight llorchd, which relays every token: on 2 cores, 1 thread streamed more
-    tokens through llorch at every concurrency the bench measures than 2 threads did."""
+    tokens through llorch at every concurrency the bench measures than 2 threads did. Not
+    divided among a pool's replicas: the count would be part of every replica's command line,
+    which the pool's revision hashes, so scaling would roll the replicas already serving."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     physical = psutil.cpu_count(logical=False) or usable
     return max(1, min(usable, physical) - 1)
