@@ -489,7 +489,7 @@ _OPS = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(ops=_OPS)
 def test_property_add_get_done(ops: list[tuple[str, str]]) -> None:
     """Never hand out a key in processing, never hand out a key nobody (re-)added, lose no add.

@@ -398,7 +398,7 @@ def test_comment_and_formatting_edits_change_nothing(tmp_path: Path, store: Mani
     assert entry is not None and entry.text.startswith("# reformatted\n")
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(inserts=st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["# note\n", "\n", "  # indented\n"]))))
 def test_comment_lines_anywhere_change_nothing(
     tmp_path_factory: pytest.TempPathFactory, inserts: list[tuple[int, str]]
