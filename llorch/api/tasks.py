@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import falcon
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -57,7 +57,7 @@ class TaskRequest(BaseModel):
     engine: Engine | None = Field(default=None, description="Only pools running this engine.")
     workload: Literal["completion", "embedding", "rerank"] = "completion"
     prompt: str | None = Field(default=None, min_length=1)
-    inputs: list[str] | None = Field(
+    inputs: list[Annotated[str, Field(min_length=1)]] | None = Field(
         default=None,
         min_length=1,
         description="The prompt as a one-item list (several are for embedding/rerank).",

@@ -115,6 +115,7 @@ def test_task_for_a_pool_without_ready_replicas_is_refused_with_backoff(api: Api
         {"prompt": "hi"},
         {"pool": "demo", "prompt": "hi", "inputs": ["hi"]},
         {"pool": "demo", "inputs": ["one", "two"]},
+        {"pool": "demo", "inputs": [""]},
         {"pool": "demo", "workload": "embedding", "prompt": "hi"},
         {"pool": "demo", "prompt": "hi", "sampler_profile_version": "v9"},
         {"pool": "demo", "prompt": "hi", "ctx": 10, "max_tokens": 20},
