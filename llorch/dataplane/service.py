@@ -52,6 +52,8 @@ class TaskService:
         self._queue = AdmissionQueue()
         self._service_times = ServiceTimes()
         self._tasks: OrderedDict[str, Task] = OrderedDict()
+        # Queued tasks with a deadline, looked at on every dispatcher pass (a subset of _tasks).
+        self._deadlines: dict[str, Task] = {}
         self.sessions = SessionStore(db)
         self._lock = threading.Lock()
         self.dispatcher = Dispatcher(
@@ -161,6 +163,8 @@ class TaskService:
             except QueueFull as exc:
                 position = self._overflow(task, room, overflow, policy, exc)
             self._tasks[task.id] = task
+            if task.deadline_at is not None:
+                self._deadlines[task.id] = task
             self._prune()
         free, total = self._free_slots(name), self._total_slots(name)
         task.queue_position = position
@@ -252,7 +256,10 @@ class TaskService:
         answer); the dispatcher calls this each pass. Returns how long until the next deadline."""
         now = time.time()
         with self._lock:
-            waiting = [t for t in self._tasks.values() if t.state == "queued" and t.deadline_at is not None]
+            # Tasks that started or ended meanwhile are past caring about their deadline.
+            for task_id in [i for i, t in self._deadlines.items() if t.state != "queued"]:
+                del self._deadlines[task_id]
+            waiting = list(self._deadlines.values())
         upcoming = [TICK_SECONDS]
         for task in waiting:
             assert task.deadline_at is not None
