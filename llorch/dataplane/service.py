@@ -22,7 +22,7 @@ from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Model, Pool
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
-from llorch.store.db import StateDB, TaskRecord
+from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
 log = logging.getLogger("llorch.dataplane")
@@ -313,25 +313,7 @@ class TaskService:
         )
 
     def _finished(self, task: Task) -> None:
-        end = task.frames[-1].data if task.frames else {}
-        self._db.save_task(
-            TaskRecord(
-                id=task.id,
-                pool=task.pool,
-                replica_id=task.replica_id,
-                state=task.state,
-                correlation_id=task.correlation_id,
-                session_id=task.session_id,
-                created_at=task.created_at,
-                ended_at=task.ended_at,
-                tokens_in=end.get("tokens_in"),
-                tokens_out=end.get("tokens_out"),
-                ttft_ms=end.get("ttft_ms"),
-                decode_ms=end.get("decode_ms"),
-                finish_reason=end.get("finish_reason"),
-                error_code=end.get("code"),
-            )
-        )
+        self._db.save_task(task.record())
 
     def _check_model(self, pool: Pool) -> None:
         entry = self._store.get(f"Model/{pool.spec.model}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llorch.runtime.engines.base import CompletionRequest, CompletionStream
+from llorch.store.db import TaskRecord
 
 TERMINAL_EVENTS = ("end", "error")
 
@@ -116,20 +117,34 @@ class Task:
         with self.changed:
             return self.changed.wait_for(lambda: self.finished, timeout)
 
-    def summary(self) -> dict[str, Any]:
+    def record(self) -> TaskRecord:
+        """What outlives the task in sqlite."""
         with self.changed:
             end = self.frames[-1].data if self.finished and self.frames else {}
+            return TaskRecord(
+                id=self.id,
+                pool=self.pool,
+                replica_id=self.replica_id,
+                state=self.state,
+                correlation_id=self.correlation_id,
+                session_id=self.session_id,
+                created_at=self.created_at,
+                ended_at=self.ended_at,
+                tokens_in=end.get("tokens_in"),
+                tokens_out=end.get("tokens_out"),
+                ttft_ms=end.get("ttft_ms"),
+                decode_ms=end.get("decode_ms"),
+                finish_reason=end.get("finish_reason"),
+                error_code=end.get("code"),
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """The record's summary, with what only a live task knows; `result` is its whole last frame."""
+        with self.changed:
             return {
-                "task_id": self.id,
-                "pool": self.pool,
-                "state": self.state,
-                "replica": self.replica_id,
-                "correlation_id": self.correlation_id,
-                "session_id": self.session_id,
-                "created_ms": int(self.created_at * 1000),
-                "ended_ms": int(self.ended_at * 1000) if self.ended_at else None,
+                **self.record().summary(),
                 "queue_position": self.queue_position,
                 "predicted_start_ms": self.predicted_start_ms,
                 "frames": len(self.frames),
-                "result": end,
+                "result": self.frames[-1].data if self.finished and self.frames else {},
             }
