@@ -8,9 +8,10 @@ import falcon
 from pydantic import BaseModel, ConfigDict, Field
 
 from llorch.api.context import AppContext
-from llorch.api.errors import ApiError
+from llorch.api.errors import RequestError
 from llorch.api.tasks import read_json
 from llorch.resources import ARTIFACT_KINDS, ArtifactKind, ServerConfig
+from llorch.resources.errors import ErrorCode
 from llorch.store.artifacts import DEFAULT_LIST_LIMIT
 
 MAX_LIST_LIMIT = 1000
@@ -56,7 +57,9 @@ class ArtifactsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         kind = req.get_param("kind")
         if kind is not None and kind not in ARTIFACT_KINDS:
-            raise ApiError("INVALID_PARAMS", f"kind {kind!r} is not one of {', '.join(ARTIFACT_KINDS)}")
+            raise RequestError(
+                ErrorCode.INVALID_PARAMS, f"kind {kind!r} is not one of {', '.join(ARTIFACT_KINDS)}"
+            )
         limit = req.get_param_as_int(
             "limit", min_value=1, max_value=MAX_LIST_LIMIT, default=DEFAULT_LIST_LIMIT
         )

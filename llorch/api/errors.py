@@ -1,4 +1,9 @@
-"""The one place exceptions become the wire's error envelope."""
+"""The API layer's errors, and the one place any exception becomes llorch's error envelope.
+
+Every failure is first made a `LlorchError` (`as_llorch_error`: pydantic's validation errors,
+Falcon's own HTTP errors, anything unexpected); each wire shape then renders that one object:
+llorch's envelope here, OpenAI's error object in `openai_errors`.
+"""
 
 from __future__ import annotations
 
@@ -9,147 +14,93 @@ from typing import Any
 import falcon
 from pydantic import ValidationError
 
-from llorch.dataplane.errors import DataplaneError
-from llorch.resources import KindError
-from llorch.runtime.errors import EngineError
-from llorch.store.errors import (
-    ArtifactInvalid,
-    ArtifactNotFound,
-    ArtifactTooLarge,
-    ManifestInvalid,
-    ObjectNotFound,
-)
+from llorch.resources.errors import ErrorCode, LlorchError
 
 log = logging.getLogger("llorch.api")
 
-STATUS_BY_CODE = {
-    "INVALID_PARAMS": 400,
-    "DEADLINE_UNMET": 400,
-    "MISSING_TOKEN": 401,
-    "BAD_TOKEN": 401,
-    "NON_LOOPBACK_WITHOUT_TOKEN": 403,
-    "POLICY_DENIED": 403,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "MODEL_RETIRED": 409,
-    "PAYLOAD_TOO_LARGE": 413,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-    "QUEUE_FULL_DROP_LRU": 429,
-    "ADMISSION_REJECT": 429,
-    "BUDGET_EXCEEDED": 429,
-    "POOL_UNREADY": 503,
-    "POOL_UNAVAILABLE": 503,
-    "POOL_DRAINING": 503,
-    "REPLICA_EXHAUSTED": 503,
-    "DECODE_TIMEOUT": 500,
-    "WORKER_RESET": 500,
-    "INTERNAL": 500,
-}
-
-# Falcon's own errors (unknown route, wrong method, unreadable body) in the same envelope.
+# Falcon's own errors (unknown route, wrong method, unreadable body) in the same model.
 _CODE_BY_FALCON_STATUS = {
-    400: "INVALID_PARAMS",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
+    400: ErrorCode.INVALID_PARAMS,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
-class ApiError(Exception):
-    """An error raised by the API layer itself (auth, request parsing)."""
+class RequestError(LlorchError):
+    """A request refused by the API layer itself (auth, parsing, a route's own checks)."""
 
-    def __init__(self, code: str, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        param: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(code, message, param=param, details=details)
+        # Headers the answer must carry whatever its shape (`Allow` on a 405).
+        self.headers = headers or {}
 
 
-def envelope(
-    req: falcon.Request,
-    code: str,
-    message: str,
-    *,
-    retriable: bool = False,
-    retry_after_ms: int | None = None,
-    policy_label: str | None = None,
-    engine: str | None = None,
-    details: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+def as_llorch_error(req: falcon.Request, ex: Exception) -> LlorchError:
+    if isinstance(ex, LlorchError):
+        return ex
+    if isinstance(ex, ValidationError):
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in ex.errors()
+        ]
+        summary = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        return RequestError(
+            ErrorCode.INVALID_PARAMS, summary, param=details[0]["field"] or None, details=details
+        )
+    if isinstance(ex, falcon.HTTPError):
+        code = _CODE_BY_FALCON_STATUS.get(ex.status_code, ErrorCode.INTERNAL)
+        headers = dict(ex.headers or {})
+        if isinstance(ex, falcon.HTTPRouteNotFound):
+            return RequestError(code, f"no such endpoint: {req.method} {req.path}", headers=headers)
+        return RequestError(code, ex.description or ex.title or str(ex.status), headers=headers)
+    log.exception("unhandled error on %s %s", req.method, req.path)
+    return RequestError(ErrorCode.INTERNAL, f"internal error: {type(ex).__name__}")
+
+
+def envelope(err: LlorchError, correlation_id: str | None) -> dict[str, Any]:
+    """llorch's error envelope (CONTRACT.md), `details` added when there are located problems."""
     body: dict[str, Any] = {
-        "code": code,
-        "message": message,
-        "retriable": retriable,
-        "retry_after_ms": retry_after_ms,
-        "policy_label": policy_label,
-        "engine": engine,
-        "correlation_id": req.context.get("correlation_id"),
+        "code": err.code,
+        "message": err.message,
+        "retriable": err.retriable,
+        "retry_after_ms": err.retry_after_ms,
+        "policy_label": err.policy_label,
+        "engine": err.engine,
+        "correlation_id": correlation_id,
     }
-    if details:
-        body["details"] = details
+    if err.details:
+        body["details"] = err.details
     return body
 
 
-def _respond(resp: falcon.Response, body: dict[str, Any]) -> None:
-    resp.status = falcon.code_to_http_status(STATUS_BY_CODE.get(body["code"], 500))
+def answer_headers(err: LlorchError) -> dict[str, str]:
+    """What every error answer carries besides its body, whatever the body's shape: when to try
+    again (`Retry-After` in whole seconds, llorch's own `X-Backoff-Ms`), and a route's `Allow`."""
+    headers = dict(err.headers) if isinstance(err, RequestError) else {}
+    if err.retry_after_ms is not None:
+        millis = int(err.retry_after_ms)
+        headers["Retry-After"] = str(max(1, -(-millis // 1000)))
+        headers["X-Backoff-Ms"] = str(millis)
+    return headers
+
+
+def respond(req: falcon.Request, resp: falcon.Response, err: LlorchError) -> None:
+    resp.status = falcon.code_to_http_status(err.code.http_status)
     resp.content_type = falcon.MEDIA_JSON
-    resp.text = json.dumps(body)
-    retry_after_ms = body.get("retry_after_ms")
-    if retry_after_ms is not None:
-        resp.set_header("Retry-After", str(max(1, -(-int(retry_after_ms) // 1000))))
-        resp.set_header("X-Backoff-Ms", str(int(retry_after_ms)))
+    resp.text = json.dumps(envelope(err, req.context.get("correlation_id")))
+    resp.set_headers(answer_headers(err))
 
 
 def handle_exception(
     req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]
 ) -> None:
-    _respond(resp, to_envelope(req, ex))
-
-
-def to_envelope(req: falcon.Request, ex: Exception) -> dict[str, Any]:
-    if isinstance(ex, ApiError):
-        return envelope(req, ex.code, ex.message, details=ex.details)
-    if isinstance(ex, DataplaneError):
-        return envelope(
-            req,
-            ex.code,
-            ex.message,
-            retriable=ex.retriable,
-            retry_after_ms=ex.retry_after_ms,
-            policy_label=ex.policy_label,
-            engine=ex.engine,
-        )
-    if isinstance(ex, EngineError):
-        return envelope(req, ex.code, ex.message, retriable=ex.retriable, engine=ex.engine)
-    if isinstance(ex, ManifestInvalid):
-        details = [
-            {"file": e.file, "line": e.line, "field": e.field, "message": e.message} for e in ex.errors
-        ]
-        count = len(ex.errors)
-        message = (
-            f"invalid manifest: {count} error{'s' if count != 1 else ''} (see details); nothing was written"
-        )
-        return envelope(req, "INVALID_PARAMS", message, details=details)
-    if isinstance(ex, ObjectNotFound | ArtifactNotFound):
-        return envelope(req, "NOT_FOUND", str(ex))
-    if isinstance(ex, ArtifactTooLarge):
-        return envelope(req, "PAYLOAD_TOO_LARGE", f"{ex} bytes (artifacts.maxBytes in the server config)")
-    if isinstance(ex, ArtifactInvalid):
-        return envelope(req, "INVALID_PARAMS", str(ex))
-    if isinstance(ex, KindError):
-        return envelope(req, "INVALID_PARAMS", str(ex))
-    if isinstance(ex, ValidationError):
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in ex.errors()
-        ]
-        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-        return envelope(req, "INVALID_PARAMS", summary, details=details)
-    if isinstance(ex, falcon.HTTPError):
-        code = _CODE_BY_FALCON_STATUS.get(ex.status_code, "INTERNAL")
-        if isinstance(ex, falcon.HTTPRouteNotFound):
-            return envelope(req, code, f"no such endpoint: {req.method} {req.path}")
-        message = ex.description or ex.title or str(ex.status)
-        return envelope(req, code, message)
-    log.exception("unhandled error on %s %s", req.method, req.path)
-    return envelope(req, "INTERNAL", f"internal error: {type(ex).__name__}")
+    respond(req, resp, as_llorch_error(req, ex))

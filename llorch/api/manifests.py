@@ -7,7 +7,8 @@ import dataclasses
 import falcon
 
 from llorch.api.context import AppContext
-from llorch.api.errors import ApiError
+from llorch.api.errors import RequestError
+from llorch.resources.errors import ErrorCode
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
@@ -19,13 +20,14 @@ class ManifestsResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
         if content_type not in YAML_TYPES:
-            raise ApiError(
-                "UNSUPPORTED_MEDIA_TYPE", f"send YAML ({YAML_TYPES[0]}), not {content_type or 'nothing'}"
+            raise RequestError(
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                f"send YAML ({YAML_TYPES[0]}), not {content_type or 'nothing'}",
             )
         try:
             text = req.bounded_stream.read().decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ApiError("INVALID_PARAMS", f"manifest is not UTF-8: {exc}") from exc
+            raise RequestError(ErrorCode.INVALID_PARAMS, f"manifest is not UTF-8: {exc}") from exc
         source = req.get_param("source") or "<request>"
         dry_run = req.get_param_as_bool("dryRun") or False
         results = self._ctx.store.apply_text(text, source=source, dry_run=dry_run)

@@ -11,8 +11,9 @@ from typing import Any
 
 import falcon
 
-from llorch.api.errors import ApiError
+from llorch.api.errors import RequestError
 from llorch.dataplane.logcontext import correlation_id
+from llorch.resources.errors import ErrorCode
 
 log = logging.getLogger("llorch.api")
 
@@ -40,8 +41,9 @@ class BodyLimit:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         limit, setting = self._per_path.get(req.path, self._default)
         if req.content_length is not None and req.content_length > limit:
-            raise ApiError(
-                "PAYLOAD_TOO_LARGE", f"body of {req.content_length} bytes exceeds {limit} (set by {setting})"
+            raise RequestError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"body of {req.content_length} bytes exceeds {limit} (set by {setting})",
             )
 
 
@@ -66,10 +68,12 @@ class BearerAuth:
             return
         presented = _presented_token(req)
         if presented is None:
-            raise ApiError("MISSING_TOKEN", "this server needs a token: Authorization: Bearer <token>")
+            raise RequestError(
+                ErrorCode.MISSING_TOKEN, "this server needs a token: Authorization: Bearer <token>"
+            )
         if not any(hmac.compare_digest(presented.encode(), token) for token in self._tokens):
             log.warning("bad token presented identity=%s", identity(presented))
-            raise ApiError("BAD_TOKEN", "the token is not accepted")
+            raise RequestError(ErrorCode.BAD_TOKEN, "the token is not accepted")
         req.context["identity"] = identity(presented)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, ok: bool) -> None:

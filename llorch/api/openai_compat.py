@@ -45,17 +45,18 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, Literal, TypeVar
 
 import falcon
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llorch.api import sse
 from llorch.api.context import AppContext
-from llorch.api.errors import STATUS_BY_CODE, ApiError
+from llorch.api.errors import as_llorch_error
+from llorch.api.openai_errors import OpenAIRequestError, openai_body, respond_openai
 from llorch.api.tasks import read_json
-from llorch.dataplane.errors import DataplaneError
 from llorch.dataplane.routing import Want
 from llorch.dataplane.service import TaskService
 from llorch.dataplane.tasks import Task
 from llorch.resources import Pool
+from llorch.resources.errors import ErrorCode, LlorchError
 from llorch.runtime.engines import chatml
 from llorch.runtime.engines.base import ChatTurn, CompletionRequest
 
@@ -64,108 +65,9 @@ log = logging.getLogger("llorch.api")
 PREFIX = "/openai/v1"
 OWNED_BY = "llorch"
 DEFAULT_COMPLETION_MAX_TOKENS = 16  # OpenAI's default for /completions
-# Codes that only appear in a task's error frame (after admission), next to the admission ones.
-_STREAM_STATUS = {"CANCELED": 409, "POOL_DRAINED": 503}
-_TYPE_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    429: "rate_limit_error",
-}
 # The engine reports stop | length | cancelled | budget; OpenAI knows stop and length. A budget
 # cut is a length limit the caller did not set, but a limit all the same.
 _FINISH_REASON = {"stop": "stop", "length": "length", "budget": "length"}
-
-
-# -- errors ------------------------------------------------------------------------------------------
-
-
-class OpenAIError(Exception):
-    """An error answered in OpenAI's shape; its `type` follows from the HTTP status."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None,
-        param: str | None = None,
-        retry_after_ms: int | None = None,
-        retriable: bool | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.param = param
-        self.type = _TYPE_BY_STATUS.get(status, "server_error")
-        self.retry_after_ms = retry_after_ms
-        self.retriable = retriable
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-
-def _status_of(code: str) -> int:
-    return STATUS_BY_CODE.get(code, _STREAM_STATUS.get(code, 500))
-
-
-def _from_llorch_code(
-    code: str, message: str, *, retry_after_ms: int | None = None, retriable: bool | None = None
-) -> OpenAIError:
-    return OpenAIError(
-        _status_of(code),
-        message,
-        code=code.lower(),
-        retry_after_ms=retry_after_ms,
-        retriable=retriable,
-    )
-
-
-def _from_validation(exc: ValidationError) -> OpenAIError:
-    errors = exc.errors()
-    parts = [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in errors]
-    message = "; ".join(f"{field}: {msg}" if field else msg for field, msg in parts)
-    param = (parts[0][0] or None) if parts else None
-    return OpenAIError(400, message, code="invalid_params", param=param)
-
-
-def to_openai_error(exc: Exception) -> OpenAIError:
-    """llorch's exceptions in OpenAI's terms; anything unexpected is logged and becomes a 500."""
-    if isinstance(exc, OpenAIError):
-        return exc
-    if isinstance(exc, ValidationError):
-        return _from_validation(exc)
-    if isinstance(exc, DataplaneError):
-        return _from_llorch_code(
-            exc.code, exc.message, retry_after_ms=exc.retry_after_ms, retriable=exc.retriable
-        )
-    if isinstance(exc, ApiError):
-        return _from_llorch_code(exc.code, exc.message)
-    if isinstance(exc, falcon.HTTPError):
-        message = exc.description or exc.title or str(exc.status)
-        return OpenAIError(exc.status_code, message, code=None)
-    log.exception("unhandled error in the OpenAI-compatible API")
-    return OpenAIError(500, f"internal error: {type(exc).__name__}", code="internal")
-
-
-def respond_error(resp: falcon.Response, err: OpenAIError) -> None:
-    resp.status = falcon.code_to_http_status(err.status)
-    resp.content_type = falcon.MEDIA_JSON
-    resp.text = json.dumps(err.body())
-    if err.retry_after_ms is not None:
-        ms = int(err.retry_after_ms)
-        resp.set_header("Retry-After", str(max(1, -(-ms // 1000))))
-        resp.set_header("X-Backoff-Ms", str(ms))
-        # OpenAI's SDKs read this one first: it keeps the sub-second backoff llorch computed.
-        resp.set_header("retry-after-ms", str(ms))
-    if err.retriable is not None:
-        # Without it the SDKs retry every 409/429/5xx, a Retired model (409) included.
-        resp.set_header("x-should-retry", "true" if err.retriable else "false")
 
 
 # -- request bodies ----------------------------------------------------------------------------------
@@ -212,23 +114,23 @@ class _SamplingBody(BaseModel):
             raise ValueError("at most 4 stop sequences")
         return value
 
-    def unsupported(self) -> OpenAIError | None:
+    def unsupported(self) -> OpenAIRequestError | None:
         for name, off in self.OFF_VALUES.items():
             value = getattr(self, name)
             if value not in off:
                 allowed = " or ".join(json.dumps(v) for v in off if v is not None)
-                return OpenAIError(
-                    400,
+                return OpenAIRequestError(
+                    ErrorCode.INVALID_PARAMS,
                     f"Unsupported value: {name!r} does not support {json.dumps(value)} in llorch;"
                     f" only {allowed} (or leaving it out) is supported",
-                    code="unsupported_value",
+                    openai_code="unsupported_value",
                     param=name,
                 )
         if self.stream_options is not None and not self.stream:
-            return OpenAIError(
-                400,
+            return OpenAIRequestError(
+                ErrorCode.INVALID_PARAMS,
                 "stream_options is only allowed when stream is true",
-                code="invalid_params",
+                openai_code="invalid_params",
                 param="stream_options",
             )
         return None
@@ -266,14 +168,19 @@ class CompletionBody(_SamplingBody):
         """One prompt per request: a list is accepted only as a list of one (batching is n > 1 too)."""
         prompts = [self.prompt] if isinstance(self.prompt, str) else self.prompt
         if len(prompts) != 1:
-            raise OpenAIError(
-                400,
+            raise OpenAIRequestError(
+                ErrorCode.INVALID_PARAMS,
                 f"exactly one prompt per request is supported, got {len(prompts)}",
-                code="unsupported_value",
+                openai_code="unsupported_value",
                 param="prompt",
             )
         if not prompts[0]:
-            raise OpenAIError(400, "prompt must not be empty", code="invalid_params", param="prompt")
+            raise OpenAIRequestError(
+                ErrorCode.INVALID_PARAMS,
+                "prompt must not be empty",
+                openai_code="invalid_params",
+                param="prompt",
+            )
         return prompts[0]
 
 
@@ -367,11 +274,11 @@ def model_objects(ctx: AppContext) -> list[dict[str, Any]]:
     return listed
 
 
-def _model_not_found(model: str) -> OpenAIError:
-    return OpenAIError(
-        404,
+def _model_not_found(model: str) -> OpenAIRequestError:
+    return OpenAIRequestError(
+        ErrorCode.NOT_FOUND,
         f"The model {model!r} does not exist: name a pool, or a Model exactly one pool serves",
-        code="model_not_found",
+        openai_code="model_not_found",
         param="model",
     )
 
@@ -382,10 +289,10 @@ def resolve_pool(ctx: AppContext, model: str) -> Pool:
         return ctx.tasks.resolve_pool(Want(pool=model))
     serving = sorted(p.metadata.name for p in _pools(ctx) if p.spec.model == model)
     if len(serving) > 1:
-        raise OpenAIError(
-            400,
+        raise OpenAIRequestError(
+            ErrorCode.INVALID_PARAMS,
             f"model {model!r} is served by several pools ({', '.join(serving)}): name one of them",
-            code="model_ambiguous",
+            openai_code="model_ambiguous",
             param="model",
         )
     if not serving:
@@ -498,15 +405,6 @@ def _data(payload: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-def _frame_error(data: dict[str, Any]) -> OpenAIError:
-    return _from_llorch_code(
-        str(data.get("code", "INTERNAL")),
-        str(data.get("message", "the task failed")),
-        retry_after_ms=data.get("retry_after_ms"),
-        retriable=data.get("retriable"),
-    )
-
-
 def stream_reply(task: Task, tasks: TaskService, reply: _Reply, gone: sse.ClientGone) -> Iterator[bytes]:
     """The task's tokens as OpenAI chunks, written as they come, ending in `data: [DONE]`.
 
@@ -538,7 +436,7 @@ def stream_reply(task: Task, tasks: TaskService, reply: _Reply, gone: sse.Client
                     chunks.append("[DONE]")
                 elif frame.event == "error":
                     done = True
-                    chunks.append(_frame_error(frame.data).body())
+                    chunks.append(openai_body(LlorchError.from_frame(frame.data)))
             if chunks:
                 yield b"".join(_data(chunk) for chunk in chunks)
     except sse.ClientLeft:
@@ -561,7 +459,7 @@ def collect_reply(task: Task, tasks: TaskService, gone: sse.ClientGone) -> tuple
     frames, _ = task.wait_frames(-1, 0)
     last = frames[-1]
     if last.event == "error":
-        raise _frame_error(last.data)
+        raise LlorchError.from_frame(last.data)
     return "".join(frame.data["t"] for frame in frames if frame.event == "token"), last.data
 
 
@@ -578,7 +476,7 @@ class _OpenAIResource:
         try:
             self._post(req, resp)
         except Exception as exc:
-            respond_error(resp, to_openai_error(exc))
+            respond_openai(resp, as_llorch_error(req, exc))
 
     def _post(self, req: falcon.Request, resp: falcon.Response) -> None:
         raise NotImplementedError
@@ -674,7 +572,7 @@ class ModelResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, model: str) -> None:
         found = next((m for m in model_objects(self._ctx) if m["id"] == model), None)
         if found is None:
-            respond_error(resp, _model_not_found(model))
+            respond_openai(resp, _model_not_found(model))
             return
         resp.media = found
 

@@ -13,9 +13,10 @@ import falcon
 from pydantic import BaseModel, ConfigDict, Field
 
 from llorch.api.context import AppContext
-from llorch.api.errors import ApiError
+from llorch.api.errors import RequestError
 from llorch.api.objects import slots_busy
 from llorch.resources import Pool
+from llorch.resources.errors import ErrorCode
 from llorch.store.db import PoolRuntime
 
 DEFAULT_DRAIN_DEADLINE_MS = 60_000
@@ -43,7 +44,7 @@ def _body(req: falcon.Request) -> dict[str, Any]:
         return {}
     media = req.get_media()
     if not isinstance(media, dict):
-        raise ApiError("INVALID_PARAMS", "the body must be a JSON object")
+        raise RequestError(ErrorCode.INVALID_PARAMS, "the body must be a JSON object")
     return media
 
 
@@ -97,8 +98,8 @@ class ReloadResource:
         if body.new_model_ref is not None and body.new_model_ref != pool.spec.model:
             # The manifest is the user's: switching models is an edit of spec.model, which rolls
             # the pool the same way; llorch never rewrites the file behind their back.
-            raise ApiError(
-                "INVALID_PARAMS",
+            raise RequestError(
+                ErrorCode.INVALID_PARAMS,
                 f"to serve {body.new_model_ref!r}, set spec.model in the Pool's manifest "
                 "(it rolls the same way)",
             )

@@ -9,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llorch.api import sse
 from llorch.api.context import AppContext
-from llorch.api.errors import ApiError
+from llorch.api.errors import RequestError
 from llorch.dataplane.errors import TaskNotFound
 from llorch.dataplane.routing import Placement, Want
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Engine
+from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION, CompletionRequest
 
 NAME = r"^[A-Za-z0-9._:-]+$"
@@ -127,11 +128,11 @@ class TaskRequest(BaseModel):
 
 def read_json(req: falcon.Request) -> object:
     if req.content_length in (None, 0):
-        raise ApiError("INVALID_PARAMS", "a JSON body is required")
+        raise RequestError(ErrorCode.INVALID_PARAMS, "a JSON body is required")
     try:
         return req.get_media()
     except falcon.MediaMalformedError as exc:
-        raise ApiError("INVALID_PARAMS", f"body is not valid JSON: {exc.description}") from exc
+        raise RequestError(ErrorCode.INVALID_PARAMS, f"body is not valid JSON: {exc.description}") from exc
 
 
 class TasksResource:
@@ -211,7 +212,9 @@ class TaskEventsResource:
         try:
             after = int(last) if last is not None else -1
         except ValueError as exc:
-            raise ApiError("INVALID_PARAMS", f"Last-Event-ID must be a frame id, got {last!r}") from exc
+            raise RequestError(
+                ErrorCode.INVALID_PARAMS, f"Last-Event-ID must be a frame id, got {last!r}"
+            ) from exc
         stream_frames(self._ctx, req, resp, task, after)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from llorch.controllers.workqueue import WorkQueue
+from llorch.resources.errors import LlorchError
 
 log = logging.getLogger("llorch.controllers")
 
@@ -51,6 +52,9 @@ class Manager:
         self._desired_keys: Iterable[str] = desired_keys or ()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Keys whose last reconcile failed with a non-retriable error: the resync leaves them be.
+        self._terminal: set[str] = set()
+        self._lock = threading.Lock()
 
     def set_desired_keys(self, keys: Iterable[str]) -> None:
         self._desired_keys = keys
@@ -61,6 +65,8 @@ class Manager:
     def changed(self, keys: Iterable[str]) -> None:
         """Objects changed: reconcile them and whatever depends on them (a Pool on its Model)."""
         for key in keys:
+            with self._lock:
+                self._terminal.discard(key)
             self._queue.add(key)
             for controller in self._controllers.values():
                 for dependent in controller.dependents(key):
@@ -70,6 +76,8 @@ class Manager:
         keys = set(self._desired_keys)
         for kind, controller in self._controllers.items():
             keys.update(f"{kind}/{name}" for name in controller.known_names())
+        with self._lock:
+            keys -= self._terminal
         for key in sorted(keys):
             if key.split("/", 1)[0] in self._controllers:
                 self._queue.add(key)
@@ -112,10 +120,23 @@ class Manager:
             return
         try:
             result = controller.reconcile(name)
+        except LlorchError as exc:
+            if exc.retriable:
+                delay = self._queue.add_rate_limited(key)
+                log.warning("reconcile %s failed: %s; retrying in %.1fs", key, exc.message, delay)
+            else:
+                # Like controller-runtime's TerminalError: trying again cannot help, only a change can.
+                self._queue.forget(key)
+                with self._lock:
+                    self._terminal.add(key)
+                log.error("reconcile %s failed for good: %s; waiting for a change", key, exc.message)
+            return
         except Exception:
             delay = self._queue.add_rate_limited(key)
             log.exception("reconcile %s failed; retrying in %.1fs", key, delay)
             return
+        with self._lock:
+            self._terminal.discard(key)
         self._queue.forget(key)
         if result.requeue_after is not None:
             self._queue.add_after(key, result.requeue_after)

@@ -22,9 +22,11 @@ from typing import Any
 import httpx
 
 from llorch.controllers.conditions import is_true, set_condition
+from llorch.controllers.errors import ControllerError
 from llorch.controllers.manager import Result
 from llorch.controllers.model import spec_hash
 from llorch.resources import Pool, PoolSpec, ServerConfig
+from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines import UnsupportedEngine, adapter_for
 from llorch.runtime.engines.base import EngineAdapter, GpuAssignment, LaunchRequest, Upstream
 from llorch.runtime.errors import ProvisionError
@@ -43,7 +45,6 @@ STARTING_PROBE_SECONDS = 0.2
 LIVENESS_PERIOD_SECONDS = 5.0
 LIVENESS_FAILURES = 3
 UNSCHEDULABLE_RETRY_SECONDS = 5.0
-DRAINED = "POOL_DRAINED"
 
 
 @dataclass
@@ -657,7 +658,9 @@ class PoolController:
         if self._registry.busy(state.id) > 0 and now < state.drain_deadline:
             return False
         if self._registry.busy(state.id) > 0:
-            self._registry.evict(state.id, DRAINED, f"replica {state.id} stopped: {why}")
+            self._registry.evict(
+                state.id, ControllerError(ErrorCode.POOL_DRAINED, f"replica {state.id} stopped: {why}")
+            )
         self._db.record_event(key, "Normal", "Killing", f"stopping replica {state.id}: {why}")
         self._stop_worker(state)
         return True

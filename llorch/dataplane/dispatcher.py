@@ -10,12 +10,13 @@ from collections.abc import Callable
 import httpx
 
 from llorch.dataplane.admission import AdmissionQueue
+from llorch.dataplane.errors import DataplaneError
 from llorch.dataplane.estimates import ServiceTimes
 from llorch.dataplane.logcontext import correlation_id
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.tasks import Task
+from llorch.resources.errors import ErrorCode, LlorchError
 from llorch.runtime.engines.base import Finished, Token
-from llorch.runtime.errors import EngineError
 from llorch.runtime.registry import Lease, Replica, ReplicaRegistry
 
 log = logging.getLogger("llorch.dataplane")
@@ -58,14 +59,14 @@ class Dispatcher:
         self._registry.on_evict(self._evicted)
         self._thread.start()
 
-    def _evicted(self, replica_id: str, code: str, message: str) -> None:
+    def _evicted(self, replica_id: str, error: LlorchError) -> None:
         """A replica is being stopped under running tasks: end them with the reason, then the stream."""
         with self._running_lock:
             tasks = [t for t in self._running.values() if t.replica_id == replica_id]
         for task in tasks:
             with task.changed:
                 stream = task.stream
-                task.finish("failed", "error", {"code": code, "message": message, "retriable": True})
+                task.fail("failed", error)
             if stream is not None:
                 stream.close()
 
@@ -113,15 +114,11 @@ class Dispatcher:
         started = time.monotonic()
         try:
             self._stream(task, lease.replica, started)
-        except EngineError as exc:
-            task.finish(
-                "failed",
-                "error",
-                {"code": exc.code, "message": exc.message, "retriable": exc.retriable, "engine": exc.engine},
-            )
+        except LlorchError as exc:
+            task.fail("failed", exc)
         except Exception as exc:
             log.exception("task %s failed", task.id)
-            task.finish("failed", "error", {"code": "INTERNAL", "message": str(exc), "retriable": False})
+            task.fail("failed", DataplaneError(ErrorCode.INTERNAL, str(exc)))
         finally:
             if self._prometheus is not None:
                 self._prometheus.ended(task)
@@ -211,7 +208,7 @@ class Dispatcher:
                 )
                 return
         # The stream stopped without a final event: it was closed, which only cancel does.
-        task.finish("canceled", "error", {"code": "CANCELED", "message": "task canceled", "retriable": False})
+        task.fail("canceled", DataplaneError(ErrorCode.CANCELED, "task canceled"))
 
     def _metrics(
         self, task: Task, tokens: int, first_token_at: float, now: float, started: float

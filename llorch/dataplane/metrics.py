@@ -28,6 +28,7 @@ from llorch.dataplane.admission import PRIORITIES
 from llorch.dataplane.errors import DataplaneError
 from llorch.dataplane.tasks import Task
 from llorch.resources import Model, Pool
+from llorch.resources.errors import ErrorCode
 from llorch.resources.model import Lifecycle
 from llorch.runtime.gpus import GpuInventory
 from llorch.runtime.registry import ReplicaRegistry
@@ -42,9 +43,6 @@ DECODE_BUCKETS_MS = (
     *(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000),
     *(20_000, 30_000, 60_000, 120_000, 300_000),
 )
-
-CANCEL_REASONS = ("client", "cancel", "drain", "shutdown", "deadline")
-VERIFICATION_RESULTS = ("ok", "mismatch", "missing")
 
 # (pool, priority) -> tasks waiting.
 QueueDepths = Callable[[], Mapping[tuple[str, str], int]]
@@ -184,7 +182,7 @@ S = TypeVar("S", bound=_Measured)
 
 
 # A full queue refuses with the code of the Policy's overflow rule.
-BACKPRESSURE = {"ADMISSION_REJECT": "reject", "QUEUE_FULL_DROP_LRU": "drop-lru"}
+BACKPRESSURE = {ErrorCode.ADMISSION_REJECT: "reject", ErrorCode.QUEUE_FULL_DROP_LRU: "drop-lru"}
 
 
 def counts_admission(submit: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llorch.dataplane.errors import DataplaneError
+from llorch.resources.errors import ErrorCode
 
 
 @dataclass(frozen=True)
@@ -55,24 +56,28 @@ def choose(candidates: Sequence[Candidate], want: Want) -> str:
     if pinned is not None:
         chosen = by_name.get(pinned)
         if chosen is None:
-            raise DataplaneError("NOT_FOUND", f"no pool {pinned!r}")
+            raise DataplaneError(ErrorCode.NOT_FOUND, f"no pool {pinned!r}")
         if want.model_ref is not None and chosen.model != want.model_ref:
             raise DataplaneError(
-                "INVALID_PARAMS", f"pool {pinned!r} serves model {chosen.model!r}, not {want.model_ref!r}"
+                ErrorCode.INVALID_PARAMS,
+                f"pool {pinned!r} serves model {chosen.model!r}, not {want.model_ref!r}",
             )
         misfit = _misfit(chosen, want)
         if misfit:
-            raise DataplaneError("INVALID_PARAMS", f"pinned pool {pinned!r} cannot take this task: {misfit}")
+            raise DataplaneError(
+                ErrorCode.INVALID_PARAMS, f"pinned pool {pinned!r} cannot take this task: {misfit}"
+            )
         return chosen.name
     serving_model = [c for c in candidates if c.model == want.model_ref]
     if not serving_model:
-        raise DataplaneError("NOT_FOUND", f"no pool serves model {want.model_ref!r}")
+        raise DataplaneError(ErrorCode.NOT_FOUND, f"no pool serves model {want.model_ref!r}")
     misfits = {c.name: _misfit(c, want) for c in serving_model}
     fit = [c for c in serving_model if not misfits[c.name]]
     if not fit:
         reasons = "; ".join(f"pool {name!r}: {why}" for name, why in sorted(misfits.items()))
         raise DataplaneError(
-            "INVALID_PARAMS", f"no pool serving model {want.model_ref!r} can take this task ({reasons})"
+            ErrorCode.INVALID_PARAMS,
+            f"no pool serving model {want.model_ref!r} can take this task ({reasons})",
         )
     placement = want.placement
     if placement.mode == "prefer":
@@ -82,7 +87,7 @@ def choose(candidates: Sequence[Candidate], want: Want) -> str:
                 return name
         if not placement.allow_fallback:
             raise DataplaneError(
-                "POOL_UNAVAILABLE",
+                ErrorCode.POOL_UNAVAILABLE,
                 f"none of the preferred pools {list(placement.prefer)} can take this task now, "
                 "and allow_fallback is false",
                 retriable=True,
@@ -96,17 +101,18 @@ def _pinned(want: Want) -> str | None:
     if placement.mode == "pin":
         pinned = want.pool or placement.pin_pool
         if pinned is None:
-            raise DataplaneError("INVALID_PARAMS", "placement mode pin needs pin_pool_id (or pool)")
+            raise DataplaneError(ErrorCode.INVALID_PARAMS, "placement mode pin needs pin_pool_id (or pool)")
         if want.pool is not None and placement.pin_pool is not None and want.pool != placement.pin_pool:
             raise DataplaneError(
-                "INVALID_PARAMS", f"pool {want.pool!r} and pin_pool_id {placement.pin_pool!r} disagree"
+                ErrorCode.INVALID_PARAMS,
+                f"pool {want.pool!r} and pin_pool_id {placement.pin_pool!r} disagree",
             )
         return pinned
     if want.pool is not None:
         # Naming a pool is a pin: a task that asked for `chat` never lands on `batch`.
         return want.pool
     if want.model_ref is None:
-        raise DataplaneError("INVALID_PARAMS", "give a pool, a model_ref or a pin_pool_id")
+        raise DataplaneError(ErrorCode.INVALID_PARAMS, "give a pool, a model_ref or a pin_pool_id")
     return None
 
 

@@ -20,6 +20,7 @@ from llorch.dataplane.routing import Candidate, Want, choose
 from llorch.dataplane.sessions import SessionStore
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Model, Pool
+from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.db import StateDB
@@ -74,7 +75,9 @@ class TaskService:
         with self._lock:
             tasks = list(self._tasks.values())
         for task in tasks:
-            self._cancel(task, "WORKER_RESET", "llorchd is shutting down", retriable=True, reason="shutdown")
+            self._cancel(
+                task, DataplaneError(ErrorCode.WORKER_RESET, "llorchd is shutting down"), reason="shutdown"
+            )
         self.dispatcher.stop()
 
     def resolve_pool(self, want: Want) -> Pool:
@@ -122,19 +125,22 @@ class TaskService:
         self._check_model(pool)
         if self._db.pool_runtime(name).draining:
             raise DataplaneError(
-                "POOL_DRAINING",
+                ErrorCode.POOL_DRAINING,
                 f"pool {name!r} is draining; `llorchctl resume pool/{name}` reopens it",
                 retriable=True,
             )
         context = self.context_limit(pool)
         if request.max_tokens > context:
             raise DataplaneError(
-                "INVALID_PARAMS",
+                ErrorCode.INVALID_PARAMS,
                 f"max_tokens {request.max_tokens} exceeds pool {name!r} context {context}",
             )
         if self._registry.serving(name) == 0:
             raise DataplaneError(
-                "POOL_UNREADY", f"pool {name!r} has no ready replica", retriable=True, retry_after_ms=1000
+                ErrorCode.POOL_UNREADY,
+                f"pool {name!r} has no ready replica",
+                retriable=True,
+                retry_after_ms=1000,
             )
         strict = self._strict(pool, determinism, request)
         budget = self._session_budget(session_id, pool, request.correlation_id)
@@ -155,7 +161,7 @@ class TaskService:
         room = capacity + self._free_slots(name)
         with self._lock:
             if task.id in self._tasks:
-                raise DataplaneError("INVALID_PARAMS", f"task_id {task.id!r} is already in use")
+                raise DataplaneError(ErrorCode.INVALID_PARAMS, f"task_id {task.id!r} is already in use")
             if deadline_ms is not None:
                 self._check_deadline(task, deadline_ms, expected_tokens)
             try:
@@ -193,14 +199,16 @@ class TaskService:
             if self._db.get_task(task_id) is not None:
                 return
             raise
-        self._cancel(task, "CANCELED", "task canceled", retriable=False)
+        self._cancel(task, DataplaneError(ErrorCode.CANCELED, "task canceled"))
 
     def drain_queued(self, pool: str) -> int:
         """The pool is draining: tasks still waiting for a slot would never get one; end them now."""
         with self._lock:
             waiting = [t for t in self._tasks.values() if t.pool == pool and t.state == "queued"]
         for task in waiting:
-            self._cancel(task, "POOL_DRAINED", f"pool {pool!r} is draining", retriable=True, reason="drain")
+            self._cancel(
+                task, DataplaneError(ErrorCode.POOL_DRAINED, f"pool {pool!r} is draining"), reason="drain"
+            )
         return len(waiting)
 
     def queue_depth(self, pool: str) -> int:
@@ -217,18 +225,16 @@ class TaskService:
 
     def abandon(self, task: Task) -> None:
         """Its stream's client went away: nobody reads the tokens, so free the slot."""
-        self._cancel(task, "CANCELED", "the client closed the stream", retriable=False, reason="client")
+        self._cancel(
+            task, DataplaneError(ErrorCode.CANCELED, "the client closed the stream"), reason="client"
+        )
 
-    def _cancel(
-        self, task: Task, code: str, message: str, *, retriable: bool, reason: str = "cancel"
-    ) -> None:
+    def _cancel(self, task: Task, error: DataplaneError, *, reason: str = "cancel") -> None:
         """`reason` labels tasks_canceled_total: client|cancel|drain|shutdown|deadline."""
         self._queue.remove(task)
         with task.changed:
             stream = task.stream
-            done = task.finish(
-                "canceled", "error", {"code": code, "message": message, "retriable": retriable}
-            )
+            done = task.fail("canceled", error)
         if stream is not None:
             stream.close()
         if done and self.metrics is not None:
@@ -246,7 +252,7 @@ class TaskService:
         start_ms = self._service_times.predicted_start_ms(task.pool, self._queue.ahead(task), free, total)
         if start_ms + service_ms > deadline_ms:
             raise DataplaneError(
-                "DEADLINE_UNMET",
+                ErrorCode.DEADLINE_UNMET,
                 f"pool {task.pool!r} predicts the task starts in {start_ms} ms and runs "
                 f"{service_ms} ms, past its deadline_ms {deadline_ms}",
             )
@@ -266,9 +272,9 @@ class TaskService:
             if task.deadline_at <= now:
                 self._cancel(
                     task,
-                    "DEADLINE_UNMET",
-                    "the task's deadline passed while it waited for a slot",
-                    retriable=False,
+                    DataplaneError(
+                        ErrorCode.DEADLINE_UNMET, "the task's deadline passed while it waited for a slot"
+                    ),
                     reason="deadline",
                 )
             else:
@@ -282,7 +288,8 @@ class TaskService:
             determinism = policy.spec.determinism.default if policy is not None else "best_effort"
         if determinism == "strict" and request.seed is None:
             raise DataplaneError(
-                "INVALID_PARAMS", "determinism strict needs a seed: the same seed gives the same tokens"
+                ErrorCode.INVALID_PARAMS,
+                "determinism strict needs a seed: the same seed gives the same tokens",
             )
         return determinism == "strict"
 
@@ -318,7 +325,7 @@ class TaskService:
     def _check_model(self, pool: Pool) -> None:
         entry = self._store.get(f"Model/{pool.spec.model}")
         if entry is not None and isinstance(entry.obj, Model) and entry.obj.spec.lifecycle.value == "Retired":
-            raise DataplaneError("MODEL_RETIRED", f"model {pool.spec.model!r} is Retired")
+            raise DataplaneError(ErrorCode.MODEL_RETIRED, f"model {pool.spec.model!r} is Retired")
 
     def _admission(self, pool: Pool) -> tuple[int, str, str | None]:
         """Queue capacity, overflow rule and the Policy's name."""
@@ -337,21 +344,15 @@ class TaskService:
             victim = self._queue.evict_for(task)
             if victim is not None:
                 message = f"dropped from the full queue of pool {task.pool!r} for a newer task"
-                victim.finish(
+                victim.fail(
                     "failed",
-                    "error",
-                    {
-                        "code": "QUEUE_FULL_DROP_LRU",
-                        "message": message,
-                        "retriable": True,
-                        "retry_after_ms": backoff,
-                    },
+                    DataplaneError(ErrorCode.QUEUE_FULL_DROP_LRU, message, retry_after_ms=backoff),
                 )
                 self._finished(victim)
                 return self._queue.push(task, room)
-            code = "QUEUE_FULL_DROP_LRU"
+            code = ErrorCode.QUEUE_FULL_DROP_LRU
         else:
-            code = "ADMISSION_REJECT"
+            code = ErrorCode.ADMISSION_REJECT
         raise DataplaneError(
             code, str(full), retriable=True, retry_after_ms=backoff, policy_label=policy
         ) from full

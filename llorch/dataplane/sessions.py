@@ -14,6 +14,7 @@ from typing import Any
 
 from llorch.dataplane.errors import DataplaneError
 from llorch.resources import Policy
+from llorch.resources.errors import ErrorCode
 from llorch.store.db import StateDB
 
 DEFAULT_TTL_SECONDS = 600.0
@@ -126,7 +127,7 @@ class SessionStore:
             problems.append(f"its cost budget of {session.budget_cost} is spent")
         if problems:
             raise DataplaneError(
-                "BUDGET_EXCEEDED",
+                ErrorCode.BUDGET_EXCEEDED,
                 f"session {session.id!r} cannot take another turn: " + "; ".join(problems),
                 retriable=True,
                 retry_after_ms=retry,

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llorch.resources.errors import LlorchError
 from llorch.runtime.engines.base import CompletionRequest, CompletionStream
 from llorch.store.db import TaskRecord
-
-TERMINAL_EVENTS = ("end", "error")
 
 
 @dataclass(frozen=True)
@@ -100,6 +99,10 @@ class Task:
             self.state = state
             self.changed.notify_all()
             return True
+
+    def fail(self, state: str, error: LlorchError) -> bool:
+        """End with an `error` frame carrying `error` (state: failed or canceled)."""
+        return self.finish(state, "error", error.frame())
 
     @property
     def finished(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llorch.resources.errors import ErrorCode, LlorchError
 from llorch.resources.meta import API_VERSION
 from llorch.resources.model import Model
 from llorch.resources.policy import Policy
@@ -21,8 +22,11 @@ _NAMES = {
 }
 
 
-class KindError(ValueError):
+class KindError(LlorchError, ValueError):
     """A document's apiVersion or kind is not one llorch knows."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.INVALID_PARAMS, message)
 
 
 def plural(kind: str) -> str:

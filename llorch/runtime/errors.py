@@ -1,30 +1,41 @@
-"""The runtime package's exceptions; `api/` maps them to the wire envelope once."""
+"""The runtime package's errors in the one error model."""
 
 from __future__ import annotations
 
+from llorch.resources.errors import ErrorCode, LlorchError
 
-class RuntimeFailure(Exception):
+
+class RuntimeFailure(LlorchError):
     """Base of everything the runtime raises on purpose."""
 
 
 class ProvisionError(RuntimeFailure):
-    """An engine binary or a demo model could not be found or built."""
+    """An engine binary or a demo model could not be found or built. Retriable: someone may
+    install the engine or free the disk, and the next look finds it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.INTERNAL, message, retriable=True)
 
 
 class ProcessError(RuntimeFailure):
-    """A worker process could not be started or stopped."""
+    """A worker process could not be started or stopped (a binary gone, no memory, no fds)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.INTERNAL, message, retriable=True)
+
+
+class UnsupportedEngine(RuntimeFailure):
+    """No adapter for the engine a pool names: nothing but an edit of the pool can change that."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.INVALID_PARAMS, message, retriable=False)
 
 
 class EngineError(RuntimeFailure):
-    """An engine answered with an error or broke its protocol.
+    """An engine answered with an error or broke its protocol, in the contract's codes, so the
+    data plane can pass it on without knowing the engine."""
 
-    `code` is one of the contract's error codes (INVALID_PARAMS, WORKER_RESET, ...) so the
-    data plane can pass it on without knowing the engine.
-    """
-
-    def __init__(self, code: str, message: str, *, retriable: bool = False, engine: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retriable = retriable
-        self.engine = engine
+    def __init__(
+        self, code: ErrorCode, message: str, *, retriable: bool | None = None, engine: str | None = None
+    ) -> None:
+        super().__init__(code, message, retriable=retriable, engine=engine)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from llorch.resources.errors import LlorchError
 from llorch.runtime.engines.base import EngineAdapter, Upstream
 
 
@@ -47,21 +48,21 @@ class ReplicaRegistry:
         self._replicas: dict[str, Replica] = {}
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
-        self._evict_listeners: list[Callable[[str, str, str], None]] = []
+        self._evict_listeners: list[Callable[[str, LlorchError], None]] = []
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """`listener` runs after every change (a replica came, went, or freed a slot)."""
         self._listeners.append(listener)
 
-    def on_evict(self, listener: Callable[[str, str, str], None]) -> None:
-        """`listener(replica_id, code, message)` ends the work still running on an evicted replica."""
+    def on_evict(self, listener: Callable[[str, LlorchError], None]) -> None:
+        """`listener(replica_id, error)` ends the work still running on an evicted replica."""
         self._evict_listeners.append(listener)
 
-    def evict(self, replica_id: str, code: str, message: str) -> None:
-        """Take the replica out and end its in-flight tasks with `code` (e.g. POOL_DRAINED)."""
+    def evict(self, replica_id: str, error: LlorchError) -> None:
+        """Take the replica out and end its in-flight tasks with `error` (e.g. POOL_DRAINED)."""
         self.remove(replica_id)
         for listener in self._evict_listeners:
-            listener(replica_id, code, message)
+            listener(replica_id, error)
 
     def _notify(self) -> None:
         for listener in self._listeners:

@@ -7,7 +7,9 @@ from llorch.runtime.engines.llamacpp import LlamaCpp
 from llorch.runtime.engines.tgi import Tgi
 from llorch.runtime.engines.triton import Triton
 from llorch.runtime.engines.vllm import VLlm
-from llorch.runtime.errors import RuntimeFailure
+from llorch.runtime.errors import UnsupportedEngine
+
+__all__ = ["UnsupportedEngine", "adapter_for"]
 
 _ADAPTERS: dict[str, EngineAdapter] = {
     "llamacpp": LlamaCpp(),
@@ -15,10 +17,6 @@ _ADAPTERS: dict[str, EngineAdapter] = {
     "tgi": Tgi(),
     "triton": Triton(),
 }
-
-
-class UnsupportedEngine(RuntimeFailure):
-    pass
 
 
 def adapter_for(engine: str) -> EngineAdapter:

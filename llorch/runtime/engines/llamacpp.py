@@ -11,6 +11,7 @@ import httpx
 import psutil
 from httpx_sse import ServerSentEvent
 
+from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import (
     CompletionRequest,
     Finished,
@@ -190,12 +191,12 @@ def _engine_error(status: int, body: str) -> EngineError:
         message, kind = body, ""
     if status == 503 or kind == "unavailable_error":
         return EngineError(
-            "POOL_UNREADY", f"llama-server is not ready: {message}", retriable=True, engine=ENGINE
+            ErrorCode.POOL_UNREADY, f"llama-server is not ready: {message}", retriable=True, engine=ENGINE
         )
     if status in (400, 404, 422) or kind in (
         "invalid_request_error",
         "exceed_context_size_error",
         "not_supported_error",
     ):
-        return EngineError("INVALID_PARAMS", message, engine=ENGINE)
-    return EngineError("INTERNAL", f"llama-server error {status}: {message}", engine=ENGINE)
+        return EngineError(ErrorCode.INVALID_PARAMS, message, engine=ENGINE)
+    return EngineError(ErrorCode.INTERNAL, f"llama-server error {status}: {message}", engine=ENGINE)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
+from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import Finished, StreamEvent
 from llorch.runtime.errors import EngineError
 
@@ -112,7 +113,9 @@ class SseCompletion:
             raise self._reset("ended the stream without its final chunk")
 
     def _reset(self, what: str) -> EngineError:
-        return EngineError("WORKER_RESET", f"{self._engine} {what}", retriable=True, engine=self._engine)
+        return EngineError(
+            ErrorCode.WORKER_RESET, f"{self._engine} {what}", retriable=True, engine=self._engine
+        )
 
 
 def _drop(response: httpx.Response) -> None:
@@ -135,11 +138,11 @@ def decode(event: ServerSentEvent, engine: str) -> dict[str, Any]:
         payload = json.loads(event.data)
     except ValueError as exc:
         raise EngineError(
-            "INTERNAL", f"{engine} sent an unparseable event: {event.data[:200]!r}", engine=engine
+            ErrorCode.INTERNAL, f"{engine} sent an unparseable event: {event.data[:200]!r}", engine=engine
         ) from exc
     if not isinstance(payload, dict):
         raise EngineError(
-            "INTERNAL", f"{engine} sent a non-object event: {event.data[:200]!r}", engine=engine
+            ErrorCode.INTERNAL, f"{engine} sent a non-object event: {event.data[:200]!r}", engine=engine
         )
     return payload
 
@@ -156,14 +159,16 @@ def json_body(text: str) -> dict[str, Any]:
 def status_error(status: int, message: str, engine: str) -> EngineError:
     """The contract code for an engine's HTTP error status, where the status alone decides."""
     if status in (400, 413, 422):
-        return EngineError("INVALID_PARAMS", message, engine=engine)
+        return EngineError(ErrorCode.INVALID_PARAMS, message, engine=engine)
     if status in (429, 503):
         return EngineError(
-            "REPLICA_EXHAUSTED", f"{engine} is overloaded: {message}", retriable=True, engine=engine
+            ErrorCode.REPLICA_EXHAUSTED, f"{engine} is overloaded: {message}", retriable=True, engine=engine
         )
     if status == 404:
-        return EngineError("POOL_UNAVAILABLE", f"{engine} does not serve the model: {message}", engine=engine)
-    return EngineError("INTERNAL", f"{engine} error {status}: {message}", engine=engine)
+        return EngineError(
+            ErrorCode.POOL_UNAVAILABLE, f"{engine} does not serve the model: {message}", engine=engine
+        )
+    return EngineError(ErrorCode.INTERNAL, f"{engine} error {status}: {message}", engine=engine)
 
 
 def request_headers(base: tuple[tuple[str, str], ...], correlation_id: str | None) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import (
     CompletionRequest,
     Finished,
@@ -160,12 +161,14 @@ def error_for(status: int, body: str) -> EngineError:
 
 def _mapped(error_type: str, message: str, status: int) -> EngineError:
     if error_type == "validation":
-        return EngineError("INVALID_PARAMS", message, engine=ENGINE)
+        return EngineError(ErrorCode.INVALID_PARAMS, message, engine=ENGINE)
     if error_type == "overloaded":
-        return EngineError("REPLICA_EXHAUSTED", message, retriable=True, engine=ENGINE)
+        return EngineError(ErrorCode.REPLICA_EXHAUSTED, message, retriable=True, engine=ENGINE)
     if error_type in ("incomplete_generation", "incomplete_generation_stream"):
         # The router lost the shard's stream: the same as losing ours.
-        return EngineError("WORKER_RESET", message, retriable=True, engine=ENGINE)
+        return EngineError(ErrorCode.WORKER_RESET, message, retriable=True, engine=ENGINE)
     if status == 200:
-        return EngineError("INTERNAL", f"tgi error ({error_type or 'unknown'}): {message}", engine=ENGINE)
+        return EngineError(
+            ErrorCode.INTERNAL, f"tgi error ({error_type or 'unknown'}): {message}", engine=ENGINE
+        )
     return status_error(status, message, ENGINE)

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import (
     CompletionRequest,
     Finished,
@@ -187,8 +188,10 @@ def _mapped(status: int, message: str) -> EngineError:
     lowered = message.lower()
     if "unknown model" in lowered:
         # Triton reports a model it does not serve as INVALID_ARG (400), not 404.
-        return EngineError("POOL_UNAVAILABLE", f"triton does not serve the model: {message}", engine=ENGINE)
+        return EngineError(
+            ErrorCode.POOL_UNAVAILABLE, f"triton does not serve the model: {message}", engine=ENGINE
+        )
     if any(marker in lowered for marker in _CONTEXT_ERRORS):
         # The vLLM backend wraps vLLM's own validation errors as INTERNAL (500).
-        return EngineError("INVALID_PARAMS", message, engine=ENGINE)
+        return EngineError(ErrorCode.INVALID_PARAMS, message, engine=ENGINE)
     return status_error(status, message, ENGINE)

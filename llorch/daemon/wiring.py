@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
@@ -22,6 +18,7 @@ from llorch.controllers.manager import Manager
 from llorch.controllers.model import ModelController
 from llorch.controllers.pool import PoolController
 from llorch.controllers.workqueue import WorkQueue
+from llorch.daemon.config import check_bind, configured_tokens, default_state_dir, split_bind
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
@@ -37,52 +34,6 @@ from llorch.store.watch import ManifestWatcher
 log = logging.getLogger("llorch.daemon")
 
 
-class ConfigError(Exception):
-    pass
-
-
-def load_config(path: Path | None) -> ServerConfig:
-    """The settings file, or the defaults when there is none."""
-    if path is None:
-        return ServerConfig()
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-        return ServerConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from exc
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "llorch"
-
-
-def split_bind(bind: str) -> tuple[str, int]:
-    host, _, port = bind.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"bind must be HOST:PORT, got {bind!r}")
-    return host.strip("[]"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def configured_tokens(config: ServerConfig) -> tuple[str, ...]:
-    tokens = list(config.auth.tokens)
-    if config.auth.token_env:
-        tokens += [t.strip() for t in os.environ.get(config.auth.token_env, "").split(",") if t.strip()]
-    return tuple(tokens)
-
-
 class Daemon:
     def __init__(
         self, config: ServerConfig, *, base_dir: Path, inventory: GpuInventory | None = None
@@ -90,11 +41,7 @@ class Daemon:
         self.config = config
         self.host, self.port = split_bind(config.bind)
         self.tokens = configured_tokens(config)
-        if not self.tokens and not (is_loopback(self.host) and config.auth.allow_unauthenticated_loopback):
-            raise ConfigError(
-                f"refusing to serve on {self.host} without a token: "
-                f"set auth.tokens or ${config.auth.token_env}"
-            )
+        check_bind(config, self.host, self.tokens)
         self.manifests = (base_dir / config.manifests_dir).resolve()
         self.state = (
             Path(config.state_dir).expanduser() if config.state_dir else default_state_dir()

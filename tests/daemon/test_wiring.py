@@ -4,14 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from llorch.api.server import ConfigError, Daemon, is_loopback, load_config, split_bind
+from llorch.daemon.config import ConfigError, is_loopback, load_config, split_bind
+from llorch.daemon.wiring import Daemon
 from llorch.resources import ServerConfig
+from llorch.resources.errors import ErrorCode
 
 
 def test_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
     config = ServerConfig.model_validate({"bind": "0.0.0.0:8080", "stateDir": str(tmp_path / "s")})
-    with pytest.raises(ConfigError, match="without a token"):
+    with pytest.raises(ConfigError, match="without a token") as refused:
         Daemon(config, base_dir=tmp_path)
+    assert refused.value.code is ErrorCode.NON_LOOPBACK_WITHOUT_TOKEN
 
 
 def test_loopback_and_bind_parsing() -> None:

@@ -1,4 +1,4 @@
-"""`llorchd`: the daemon's command line. The wiring lives in llorch.api.server."""
+"""`llorchd`: the daemon's command line. The wiring lives in llorch.daemon.wiring."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from llorch.api import jsonlog
-from llorch.api.server import ConfigError, Daemon, Shutdown, install_signal_handlers, load_config
+from llorch.daemon import logs
+from llorch.daemon.config import ConfigError, load_config
+from llorch.daemon.wiring import Daemon, Shutdown, install_signal_handlers
 from llorch.runtime.errors import ProvisionError
 
 DEFAULT_CONFIG = Path("llorch.yaml")
@@ -51,7 +52,7 @@ def main(
     log_format: str,
 ) -> None:
     """Watch a folder of Model, Pool and Policy manifests and make the machine match them."""
-    jsonlog.setup(log_level, json_lines=log_format == "json")
+    logs.setup(log_level, json_lines=log_format == "json")
     if config_path is None and DEFAULT_CONFIG.is_file():
         config_path = DEFAULT_CONFIG
     try:
