@@ -10,11 +10,12 @@ up *ARGS: provision
 test *ARGS: provision
     {{py}} -m pytest {{ARGS}}
 
-# Ruff, formatting and mypy --strict
+# Ruff, formatting, mypy --strict and the import contracts (.importlinter)
 lint: install
     .venv/bin/ruff check llorch tests bench
     .venv/bin/ruff format --check llorch tests bench
     .venv/bin/mypy
+    .venv/bin/lint-imports
 
 # Regenerate schema/*.schema.json from the pydantic models
 schema: install
