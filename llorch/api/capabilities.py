@@ -6,13 +6,12 @@ A client sizes its concurrency from these: run at most `slots_total` tasks per p
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 
 from llorch.api.context import AppContext
 from llorch.dataplane.policies import policy_for
 from llorch.resources import Pool
+from llorch.resources.status import PoolStatus
 from llorch.resources.wire import (
     BudgetLimits,
     Capabilities,
@@ -34,15 +33,13 @@ def _pools(ctx: AppContext) -> list[Pool]:
     return [e.obj for e in ctx.store.entries("Pool") if isinstance(e.obj, Pool)]
 
 
-def _engine_version(status: dict[str, Any]) -> str | None:
-    return next(
-        (r["engineVersion"] for r in status.get("replicaStatuses", []) if r.get("engineVersion")), None
-    )
+def _engine_version(status: PoolStatus) -> str | None:
+    return next((r.engine_version for r in status.replica_statuses if r.engine_version), None)
 
 
 def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
     spec = pool.spec
-    status = ctx.db.get_status(f"Pool/{pool.metadata.name}") or {}
+    status = ctx.db.pool_status(pool.metadata.name) or PoolStatus()
     policy = policy_for(ctx.store, pool)
     overrides = spec.capabilities
     context = ctx.tasks.context_limit(pool)
@@ -55,8 +52,8 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
         ctx_max=context,
         max_tokens_out=min(overrides.max_tokens_out or context, context),
         slots_per_replica=spec.slots,
-        slots_total=int(status.get("slotsTotal", 0)),
-        replicas_ready=int(status.get("readyReplicas", 0)),
+        slots_total=status.slots_total,
+        replicas_ready=status.ready_replicas,
         replicas_desired=spec.replicas,
         supported_workloads=["completion"],
         features=Features(
@@ -86,17 +83,17 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
 
 def replica_set(ctx: AppContext, pool: Pool) -> ReplicaSet:
     name = pool.metadata.name
-    status = ctx.db.get_status(f"Pool/{name}") or {}
+    status = ctx.db.pool_status(name) or PoolStatus()
     live = {r.id: r for r in ctx.registry.replicas(name)}
     replicas = [
         ReplicaLoad(
-            id=r["id"],
-            state=r["phase"],
-            gpus=[g["index"] for g in r.get("gpus", [])],
-            busy=live[r["id"]].busy if r["id"] in live else 0,
+            id=r.id,
+            state=r.phase,
+            gpus=[g.index for g in r.gpus],
+            busy=live[r.id].busy if r.id in live else 0,
             slots=pool.spec.slots,
         )
-        for r in status.get("replicaStatuses", [])
+        for r in status.replica_statuses
     ]
     serving = [r for r in live.values() if not r.draining]
     total = sum(r.slots for r in serving)

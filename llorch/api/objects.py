@@ -9,17 +9,21 @@ import falcon
 
 from llorch.api.context import AppContext
 from llorch.resources import api_path, key_of
+from llorch.resources.status import PoolStatus, Status
 from llorch.store.manifests import Entry
 
 
 def object_view(ctx: AppContext, entry: Entry) -> dict[str, Any]:
     key = key_of(entry.obj)
+    name = entry.obj.metadata.name
     view = entry.obj.to_wire()
     view["source"] = {"file": entry.file, "line": entry.line}
-    status = ctx.db.get_status(key) or {}
+    status: Status | None = None
     if entry.obj.kind == "Pool":
-        status = with_slot_use(ctx, entry.obj.metadata.name, status)
-    view["status"] = status
+        status = pool_status(ctx, name)
+    elif entry.obj.kind == "Model":
+        status = ctx.db.model_status(name)
+    view["status"] = status.to_wire() if status is not None else {}
     view["errors"] = [dataclasses.asdict(e) for e in ctx.store.errors_for(key)]
     return view
 
@@ -29,10 +33,12 @@ def slots_busy(ctx: AppContext, pool: str) -> dict[str, int]:
     return {r.id: r.busy for r in ctx.registry.replicas(pool)}
 
 
-def with_slot_use(ctx: AppContext, pool: str, status: dict[str, Any]) -> dict[str, Any]:
+def pool_status(ctx: AppContext, pool: str) -> PoolStatus:
+    """The pool's status as its controller last wrote it, with slot use as it is now."""
+    status = ctx.db.pool_status(pool) or PoolStatus()
     busy = slots_busy(ctx, pool)
-    replicas = [{**r, "slotsBusy": busy.get(r["id"], 0)} for r in status.get("replicaStatuses", [])]
-    return {**status, "replicaStatuses": replicas, "slotsBusy": sum(busy.values())}
+    replicas = [r.model_copy(update={"slots_busy": busy.get(r.id, 0)}) for r in status.replica_statuses]
+    return status.model_copy(update={"replica_statuses": replicas, "slots_busy": sum(busy.values())})
 
 
 def manifest_errors(ctx: AppContext) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llorch.api.context import AppContext
 from llorch.api.errors import RequestError
-from llorch.api.objects import slots_busy
+from llorch.api.objects import pool_status
 from llorch.resources import Pool
 from llorch.resources.errors import ErrorCode
 from llorch.store.db import PoolRuntime
@@ -122,34 +122,33 @@ class HealthResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         _pool(self._ctx, name)
-        status = self._ctx.db.get_status(f"Pool/{name}") or {}
-        busy = slots_busy(self._ctx, name)
+        status = pool_status(self._ctx, name)
         now = time.time()
         replicas = [
             {
-                "id": r["id"],
-                "phase": r["phase"],
-                "gpus": [{"index": g["index"], "name": g["name"]} for g in r.get("gpus", [])],
-                "port": r.get("port"),
-                "pid": r.get("pid"),
-                "uptime_s": round(now - r["readyAt"], 1) if r.get("readyAt") else None,
-                "restarts": r.get("restarts", 0),
-                "last_error": r.get("lastError"),
-                "slots_busy": busy.get(r["id"], 0),
-                "slots_total": r.get("slots", 0),
+                "id": r.id,
+                "phase": r.phase,
+                "gpus": [{"index": g.index, "name": g.name} for g in r.gpus],
+                "port": r.port,
+                "pid": r.pid,
+                "uptime_s": round(now - r.ready_at.timestamp(), 1) if r.ready_at is not None else None,
+                "restarts": r.restarts,
+                "last_error": r.last_error,
+                "slots_busy": r.slots_busy or 0,
+                "slots_total": r.slots,
             }
-            for r in status.get("replicaStatuses", [])
+            for r in status.replica_statuses
         ]
-        errors = [r["last_error"] for r in replicas if r["last_error"]]
+        errors = [r.last_error for r in status.replica_statuses if r.last_error]
         resp.media = {
             "pool": name,
-            "live": any(r["pid"] is not None or r["phase"] == "Ready" for r in replicas),
-            "ready": status.get("readyReplicas", 0) > 0,
-            "draining": bool(status.get("draining")),
+            "live": any(r.pid is not None or r.phase == "Ready" for r in status.replica_statuses),
+            "ready": status.ready_replicas > 0,
+            "draining": status.draining,
             "last_error": errors[-1] if errors else None,
             "metrics": {
-                "slots_busy": sum(r["slots_busy"] for r in replicas),
-                "slots_total": status.get("slotsTotal", 0),
+                "slots_busy": status.slots_busy or 0,
+                "slots_total": status.slots_total,
                 "queue_depth": self._ctx.tasks.queue_depth(name),
             },
             "replicas": replicas,

@@ -11,7 +11,7 @@ from llorch.api import sse
 from llorch.api.context import AppContext
 from llorch.api.errors import RequestError
 from llorch.dataplane.errors import TaskNotFound
-from llorch.dataplane.routing import Placement, Want
+from llorch.dataplane.routing import PlacementPrefs, Want
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Engine
 from llorch.resources.errors import ErrorCode
@@ -36,8 +36,8 @@ class PlacementBody(BaseModel):
         default=True, description="prefer mode: any fitting pool if no preferred one can."
     )
 
-    def to_placement(self) -> Placement:
-        return Placement(
+    def to_placement(self) -> PlacementPrefs:
+        return PlacementPrefs(
             mode=self.mode,
             pin_pool=self.pin_pool_id,
             prefer=tuple(self.prefer_pools),
@@ -122,7 +122,7 @@ class TaskRequest(BaseModel):
             model_ref=self.model_ref,
             engine=self.engine.value if self.engine is not None else None,
             ctx=self.ctx,
-            placement=self.placement.to_placement() if self.placement is not None else Placement(),
+            placement=self.placement.to_placement() if self.placement is not None else PlacementPrefs(),
         )
 
 
@@ -199,6 +199,10 @@ class TaskResource:
         position = self._ctx.tasks.queue_position(task)
         if position is not None:
             summary["queue_position"] = position
+        elif summary["state"] == "queued":
+            # Taken off the queue by the dispatcher, its stream not started yet: next, not where
+            # it stood when admitted.
+            summary["queue_position"] = 0
         resp.media = summary
 
 

@@ -105,13 +105,18 @@ class Manager:
 
     def _work(self) -> None:
         while not self._stop.is_set():
-            key = self._queue.get(timeout=1.0)
-            if key is None:
-                continue
-            try:
-                self._reconcile(key)
-            finally:
-                self._queue.done(key)
+            self.process_next(timeout=1.0)
+
+    def process_next(self, timeout: float | None) -> str | None:
+        """Reconcile the next ready key, waiting up to `timeout` for one; the key, or None."""
+        key = self._queue.get(timeout=timeout)
+        if key is None:
+            return None
+        try:
+            self._reconcile(key)
+        finally:
+            self._queue.done(key)
+        return key
 
     def _reconcile(self, key: str) -> None:
         kind, name = key.split("/", 1)

@@ -12,6 +12,7 @@ from typing import Any
 from llorch.controllers.conditions import set_condition
 from llorch.controllers.manager import Result
 from llorch.resources import Model
+from llorch.resources.status import ModelStatus
 from llorch.runtime.weights import DigestCache, WeightsError, resolve
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
@@ -59,41 +60,45 @@ class ModelController:
         assert isinstance(entry.obj, Model)
         spec = entry.obj.spec
         generation = self._db.observe_generation(key, spec_hash(spec))
-        previous = self._db.get_status(key) or {}
-        status: dict[str, Any] = {
-            "observedGeneration": generation,
-            "lifecycle": spec.lifecycle.value,
-            "trust": "signed" if spec.signature else "unsigned",
-        }
-        if not spec.signature:
-            status["trustWarning"] = "no signature configured; the weights' origin is not verified"
-        conditions = previous.get("conditions", [])
+        previous = self._db.model_status(name) or ModelStatus()
+        status = ModelStatus(
+            observed_generation=generation,
+            lifecycle=spec.lifecycle.value,
+            trust="signed" if spec.signature else "unsigned",
+            trust_warning=None
+            if spec.signature
+            else "no signature configured; the weights' origin is not verified",
+        )
+        conditions = previous.conditions
         base_dir = (self._store.folder / entry.file).parent
         try:
             path = resolve(spec.source, base_dir=base_dir, cache=self._cache)
             digest = self._digests.digest(path)
         except (WeightsError, OSError) as exc:
             reason = exc.reason if isinstance(exc, WeightsError) else "Unreadable"
-            status["conditions"] = set_condition(conditions, "Ready", False, reason, str(exc))
+            conditions = set_condition(conditions, "Ready", False, reason, str(exc))
             self._verified("missing", reason)
             self._report_failure(key, reason, str(exc))
-            self._db.put_status(key, status)
+            self._db.put_status(key, status.model_copy(update={"conditions": conditions}))
             return Result(requeue_after=RETRY_MISSING_SECONDS)
-        status.update(resolvedPath=str(path), sizeBytes=path.stat().st_size, digest=digest)
+        found = {"resolved_path": str(path), "size_bytes": path.stat().st_size, "digest": digest}
         if spec.digest is not None and spec.digest != digest:
             message = f"{path} hashes to {digest}, the manifest expects {spec.digest}"
-            status["digestVerified"] = False
-            status["conditions"] = set_condition(conditions, "Ready", False, "DigestMismatch", message)
+            conditions = set_condition(conditions, "Ready", False, "DigestMismatch", message)
             self._verified("mismatch", "DigestMismatch")
             self._report_failure(key, "DigestMismatch", message)
-            self._db.put_status(key, status)
+            self._db.put_status(
+                key, status.model_copy(update={**found, "digest_verified": False, "conditions": conditions})
+            )
             return Result(requeue_after=RETRY_MISSING_SECONDS)
-        status["digestVerified"] = spec.digest is not None
         self._verified("ok", "DigestVerified" if spec.digest else "NoDigest")
         verified = "digest verified" if spec.digest else "no digest to verify"
-        status["conditions"] = set_condition(conditions, "Ready", True, "Resolved", f"{path} ({verified})")
-        if previous.get("resolvedPath") != str(path) or previous.get("digest") != digest:
+        conditions = set_condition(conditions, "Ready", True, "Resolved", f"{path} ({verified})")
+        if previous.resolved_path != str(path) or previous.digest != digest:
             self._db.record_event(key, "Normal", "Resolved", f"weights at {path}, {digest}")
+        status = status.model_copy(
+            update={**found, "digest_verified": spec.digest is not None, "conditions": conditions}
+        )
         self._db.put_status(key, status)
         return Result()
 

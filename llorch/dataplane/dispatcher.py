@@ -90,8 +90,34 @@ class Dispatcher:
             self._wake.wait(timeout=sleep)
             self._wake.clear()
             sleep = min(TICK_SECONDS, self._on_tick())
+            self._end_stalled()
             for pool in self._queue.pools():
                 self._fill(pool)
+
+    def _end_stalled(self) -> None:
+        """End tasks whose engine went silent mid-stream: DECODE_TIMEOUT for the task (retriable:
+        another replica may do), and the replica is reported hung so its controller restarts it."""
+        now = time.monotonic()
+        with self._running_lock:
+            running = list(self._running.values())
+        for task in running:
+            last, limit = task.last_token_at, task.decode_timeout
+            if last is None or limit is None or now - last < limit or task.replica_id is None:
+                continue
+            why = f"sent nothing for {limit:g}s mid-stream"
+            with task.changed:
+                stream = task.stream
+                ended = task.fail(
+                    "failed", DataplaneError(ErrorCode.DECODE_TIMEOUT, f"replica {task.replica_id} {why}")
+                )
+            if not ended:
+                continue
+            if stream is not None:
+                stream.close()
+            log.warning(
+                "task %s: replica %s %s; ending it with DECODE_TIMEOUT", task.id, task.replica_id, why
+            )
+            self._registry.mark_unhealthy(task.replica_id, why)
 
     def _fill(self, pool: str) -> None:
         """Start queued tasks of `pool` while it has free slots."""
@@ -181,6 +207,7 @@ class Dispatcher:
             now = time.monotonic()
             if isinstance(event, Token):
                 first_token_at = first_token_at or now
+                task.last_token_at = now
                 if not task.emit("token", {"t": event.text, "i": index}):
                     stream.close()
                     return

@@ -15,7 +15,7 @@ from llorch.resources.errors import ErrorCode
 
 
 @dataclass(frozen=True)
-class Placement:
+class PlacementPrefs:
     mode: str = "auto"  # pin | prefer | auto
     pin_pool: str | None = None
     prefer: tuple[str, ...] = ()
@@ -33,7 +33,7 @@ class Want:
     model_ref: str | None = None
     engine: str | None = None
     ctx: int | None = None
-    placement: Placement = Placement()
+    placement: PlacementPrefs = PlacementPrefs()
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,7 @@ class TaskService:
             budget=budget,
             strict=strict,
             deadline_at=None if deadline_ms is None else time.time() + deadline_ms / 1000,
+            decode_timeout=pool.spec.decode_timeout_seconds,
             on_finish=self._charge_session if session_id is not None else None,
         )
         capacity, overflow, policy = self._admission(pool)

@@ -66,6 +66,10 @@ class Task:
     strict: bool = False
     # time.time() by which the task must end (deadline_ms after admission); None: no deadline.
     deadline_at: float | None = None
+    # Its pool's decodeTimeoutSeconds: how long the engine may send nothing once tokens flow.
+    decode_timeout: float | None = None
+    # time.monotonic() of the engine's last token; None until the first.
+    last_token_at: float | None = None
     frames: list[Frame] = field(default_factory=list)
     started_at: float | None = None
     ended_at: float | None = None

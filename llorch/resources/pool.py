@@ -84,6 +84,13 @@ class PoolSpec(Spec):
     engine_args: list[str] = Field(default_factory=list, description="Extra engine command-line arguments.")
     endpoint: Endpoint | None = None
     startup_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    decode_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="A task whose engine sends nothing for this long mid-stream (after its first token) "
+        "ends with DECODE_TIMEOUT and its replica is restarted.",
+    )
     cost_per_1k_tokens: float = Field(default=0.0, ge=0, alias="costPer1kTokens")
     capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
 

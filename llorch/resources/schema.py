@@ -11,10 +11,14 @@ from pydantic import BaseModel
 
 from llorch.resources.config import ServerConfig
 from llorch.resources.kinds import KINDS
+from llorch.resources.status import EventView, ModelStatus, PoolStatus
 from llorch.resources.wire import Capabilities, ReplicaSets
 
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
     **{f"{kind.lower()}.schema.json": model for kind, model in KINDS.items()},
+    "pool-status.schema.json": PoolStatus,
+    "model-status.schema.json": ModelStatus,
+    "event.schema.json": EventView,
     "config.schema.json": ServerConfig,
     "capabilities.schema.json": Capabilities,
     "replicasets.schema.json": ReplicaSets,

@@ -57,7 +57,7 @@ class PlacementRequest:
 
 
 @dataclass(frozen=True)
-class Placement:
+class GpuPlacement:
     """The chosen GPUs in index order, each one's share of the replica, and llama.cpp's --tensor-split."""
 
     gpus: tuple[Gpu, ...]
@@ -115,7 +115,7 @@ def available_bytes(gpu: Gpu, reservations: Sequence[Reservation]) -> int:
 
 def place(
     gpus: Sequence[Gpu], reservations: Sequence[Reservation], request: PlacementRequest
-) -> Placement | Unschedulable:
+) -> GpuPlacement | Unschedulable:
     """Place one replica (rules in the module docstring). Pure: no I/O, same inputs give the same answer.
 
     The replica's own reservations (same `replica_id`) are ignored: re-placing a replica must not
@@ -139,7 +139,7 @@ def place(
     chosen.sort(key=lambda g: g.index)
     shares = _shares(request, [available[g.uuid] for g in chosen])
     if chosen and all(share <= available[g.uuid] for g, share in zip(chosen, shares, strict=True)):
-        return Placement(tuple(chosen), _tensor_split(shares), tuple(shares))
+        return GpuPlacement(tuple(chosen), _tensor_split(shares), tuple(shares))
     return _unfit(inventory, chosen, shares, available, request, others)
 
 

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -28,6 +29,42 @@ def command_hash(argv: Sequence[str], env: Mapping[str, str]) -> str:
     for key in sorted(env):
         digest.update(f"\0{key}={env[key]}".encode())
     return digest.hexdigest()[:16]
+
+
+class Worker(Protocol):
+    """What supervision needs of an engine process (a spawned one, an adopted one, a test double)."""
+
+    pid: int
+    log_path: Path
+    started_at: float
+    create_time: float
+    adopted: bool
+    stopping: bool
+
+    @property
+    def alive(self) -> bool: ...
+
+    def exit_reason(self) -> str: ...
+
+    def stop(self, grace: float) -> None: ...
+
+
+ExitCallback = Callable[["Worker"], None]
+
+
+class Processes(Protocol):
+    """How controllers start, adopt and stop engine processes; injected, so a controller can be
+    driven in tests with no process at all."""
+
+    def spawn(
+        self, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, on_exit: ExitCallback
+    ) -> Worker: ...
+
+    def adopt(
+        self, *, pid: int, create_time: float, log_path: Path, started_at: float, on_exit: ExitCallback
+    ) -> Worker | None: ...
+
+    def stop_orphan(self, pid: int, create_time: float, grace: float) -> bool: ...
 
 
 @dataclass
@@ -202,3 +239,27 @@ def stop_orphan(pid: int, create_time: float, grace: float) -> bool:
     except (psutil.Error, ProcessLookupError, PermissionError):
         return False
     return True
+
+
+class LocalProcesses:
+    """Real processes on this machine: `spawn`, `adopt` and `stop_orphan` above."""
+
+    def spawn(
+        self, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, on_exit: ExitCallback
+    ) -> Worker:
+        return spawn(argv, env=env, log_path=log_path, on_exit=on_exit)
+
+    def adopt(
+        self, *, pid: int, create_time: float, log_path: Path, started_at: float, on_exit: ExitCallback
+    ) -> Worker | None:
+        return adopt(
+            pid=pid,
+            create_time=create_time,
+            argv=[],
+            log_path=log_path,
+            started_at=started_at,
+            on_exit=on_exit,
+        )
+
+    def stop_orphan(self, pid: int, create_time: float, grace: float) -> bool:
+        return stop_orphan(pid, create_time, grace)

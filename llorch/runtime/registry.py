@@ -30,6 +30,8 @@ class Replica:
     context: int | None = None
     # GPU indexes it runs on; empty on CPU and for endpoints.
     devices: tuple[int, ...] = ()
+    # Set by the data plane when the engine stopped answering mid-task; its controller restarts it.
+    unhealthy: str | None = None
 
     def snapshot(self) -> Replica:
         return dataclasses.replace(self)
@@ -49,6 +51,7 @@ class ReplicaRegistry:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._evict_listeners: list[Callable[[str, LlorchError], None]] = []
+        self._unhealthy_listeners: list[Callable[[Replica], None]] = []
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """`listener` runs after every change (a replica came, went, or freed a slot)."""
@@ -63,6 +66,28 @@ class ReplicaRegistry:
         self.remove(replica_id)
         for listener in self._evict_listeners:
             listener(replica_id, error)
+
+    def on_unhealthy(self, listener: Callable[[Replica], None]) -> None:
+        """`listener(replica)` hears that the data plane found a replica hung (its controller acts)."""
+        self._unhealthy_listeners.append(listener)
+
+    def mark_unhealthy(self, replica_id: str, reason: str) -> None:
+        """The engine stopped answering under a task: take no more work there until it restarts."""
+        with self._lock:
+            replica = self._replicas.get(replica_id)
+            if replica is None or replica.unhealthy is not None:
+                return
+            replica.unhealthy = reason
+            replica.draining = True
+            snapshot = replica.snapshot()
+            self._notify()
+        for listener in self._unhealthy_listeners:
+            listener(snapshot)
+
+    def unhealthy(self, replica_id: str) -> str | None:
+        with self._lock:
+            replica = self._replicas.get(replica_id)
+            return None if replica is None else replica.unhealthy
 
     def _notify(self) -> None:
         for listener in self._listeners:

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from llorch.resources.status import EventView, ModelStatus, PoolStatus, Status
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -53,6 +55,12 @@ CREATE TABLE IF NOT EXISTS artifacts (
 CREATE INDEX IF NOT EXISTS artifacts_by_created ON artifacts (created_ms);
 """
 
+# PRAGMA user_version of a state folder this llorchd wrote; older ones are migrated on open.
+_RFC3339_STATUS = 1
+SCHEMA_VERSION = _RFC3339_STATUS
+_STATUS_SHAPES: dict[str, type[Status]] = {"Pool": PoolStatus, "Model": ModelStatus}
+S = TypeVar("S", bound=Status)
+
 # Kubernetes keeps a bounded event history per object; so do we.
 EVENTS_KEPT_PER_OBJECT = 100
 
@@ -68,14 +76,16 @@ class Event:
     last_at: float
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "reason": self.reason,
-            "message": self.message,
-            "count": self.count,
-            "firstTimestamp": self.first_at,
-            "lastTimestamp": self.last_at,
-        }
+        return EventView.model_validate(
+            {
+                "type": self.type,
+                "reason": self.reason,
+                "message": self.message,
+                "count": self.count,
+                "firstTimestamp": self.first_at,
+                "lastTimestamp": self.last_at,
+            }
+        ).to_wire()
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,23 @@ class StateDB:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a state folder written by an older llorchd up to this one's shapes, once."""
+        (version,) = self._conn.execute("PRAGMA user_version").fetchone()
+        if version < _RFC3339_STATUS:
+            # Status times were epoch seconds; the typed shapes read those and write RFC 3339.
+            with self._tx() as conn:
+                for key, body in conn.execute("SELECT key, body FROM status").fetchall():
+                    shape = _STATUS_SHAPES.get(str(key).split("/", 1)[0])
+                    if shape is not None:
+                        migrated = shape.model_validate(json.loads(body)).to_wire()
+                        conn.execute(
+                            "UPDATE status SET body = ? WHERE key = ?",
+                            (json.dumps(migrated, sort_keys=True), key),
+                        )
+        self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -223,18 +250,25 @@ class StateDB:
             conn.execute("DELETE FROM objects WHERE key = ?", (key,))
             conn.execute("DELETE FROM status WHERE key = ?", (key,))
 
-    def put_status(self, key: str, body: dict[str, Any]) -> None:
+    def put_status(self, key: str, status: Status) -> None:
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO status VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET body = excluded.body, "
                 "updated_at = excluded.updated_at",
-                (key, json.dumps(body, sort_keys=True), time.time()),
+                (key, json.dumps(status.to_wire(), sort_keys=True), time.time()),
             )
 
-    def get_status(self, key: str) -> dict[str, Any] | None:
+    def status(self, key: str, shape: type[S]) -> S | None:
+        """The object's status as `shape` (PoolStatus for "Pool/x", ModelStatus for "Model/x")."""
         with self._lock:
             row = self._conn.execute("SELECT body FROM status WHERE key = ?", (key,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else shape.model_validate(json.loads(row[0]))
+
+    def pool_status(self, name: str) -> PoolStatus | None:
+        return self.status(f"Pool/{name}", PoolStatus)
+
+    def model_status(self, name: str) -> ModelStatus | None:
+        return self.status(f"Model/{name}", ModelStatus)
 
     def record_event(self, key: str, type_: str, reason: str, message: str) -> None:
         """Repeats of the newest event fold into a count, as `kubectl describe` shows 'x5 over 2m'."""

@@ -7,11 +7,12 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from llorch.controllers.conditions import get_condition
 from llorch.controllers.model import ModelController
+from llorch.resources.status import ModelStatus
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
@@ -30,6 +31,10 @@ spec:
 {extra}"""
 
 
+def wire(status: ModelStatus | None) -> dict[str, Any] | None:
+    return None if status is None else status.to_wire()
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> Setup:
     folder = tmp_path / "manifests"
@@ -40,9 +45,9 @@ def setup(tmp_path: Path) -> Setup:
 
 
 def ready(db: StateDB) -> dict[str, str]:
-    status = db.get_status("Model/m")
+    status = wire(db.model_status("m"))
     assert status is not None
-    condition = get_condition(status["conditions"], "Ready")
+    condition = next((c for c in status["conditions"] if c["type"] == "Ready"), None)
     assert condition is not None
     return condition
 
@@ -55,7 +60,7 @@ def test_relative_path_resolves_next_to_the_manifest_and_digest_is_checked(setup
     store.load()
     result = controller.reconcile("m")
     assert result.requeue_after is None
-    status = db.get_status("Model/m")
+    status = wire(db.model_status("m"))
     assert status is not None
     assert status["resolvedPath"] == str(folder / "w.gguf") and status["sizeBytes"] == len(WEIGHTS)
     assert status["digest"] == digest and status["digestVerified"] is True
@@ -95,7 +100,7 @@ def test_a_deleted_model_forgets_its_status(setup: Setup) -> None:
     (folder / "m.yaml").unlink()
     store.load()
     controller.reconcile("m")
-    assert db.get_status("Model/m") is None
+    assert wire(db.model_status("m")) is None
 
 
 @pytest.fixture
@@ -124,7 +129,7 @@ def test_url_sources_are_downloaded_once_into_the_cache(setup: Setup, weights_se
     (folder / "m.yaml").write_text(model_yaml(f"url: {weights_server}/w.gguf"))
     store.load()
     controller.reconcile("m")
-    status = db.get_status("Model/m")
+    status = wire(db.model_status("m"))
     assert status is not None and ready(db)["status"] == "True"
     path = Path(status["resolvedPath"])
     assert path.read_bytes() == WEIGHTS and "cache" in path.parts

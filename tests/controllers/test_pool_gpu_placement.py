@@ -71,9 +71,9 @@ class Box:
             time.sleep(0.2)
 
     def status(self, name: str) -> dict[str, Any]:
-        status = self.db.get_status(f"Pool/{name}")
+        status = self.db.pool_status(name)
         assert status is not None
-        return status
+        return status.to_wire()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llorch.dataplane.errors import DataplaneError
-from llorch.dataplane.routing import Candidate, Placement, Want, choose
+from llorch.dataplane.routing import Candidate, PlacementPrefs, Want, choose
 
 CHAT = Candidate(
     "chat", "llama-8b", "llamacpp", context=8192, serving=1, free_slots=2, devices=frozenset({0})
@@ -34,32 +34,32 @@ def test_auto_takes_the_ready_pool_with_most_free_slots() -> None:
 def test_filters_narrow_the_choice() -> None:
     assert choose(POOLS, Want(model_ref="llama-8b", engine="llamacpp")) == "small"
     assert choose(POOLS, Want(model_ref="llama-8b", engine="llamacpp", ctx=4096)) == "chat"
-    avoid = Placement(avoid=("lan", "small"))
+    avoid = PlacementPrefs(avoid=("lan", "small"))
     assert choose(POOLS, Want(model_ref="llama-8b", placement=avoid)) == "chat"
 
 
 def test_a_device_mask_keeps_tasks_off_other_gpus_and_cpu_pools_always_qualify() -> None:
-    only_gpu0 = Placement(device_mask=0b01)
+    only_gpu0 = PlacementPrefs(device_mask=0b01)
     assert choose(POOLS, Want(model_ref="llama-8b", engine="llamacpp", placement=only_gpu0)) == "chat"
     assert choose([SMALL, COLD], Want(model_ref="llama-8b", placement=only_gpu0)) == "cold"
 
 
 def test_prefer_takes_the_first_preferred_pool_that_is_ready() -> None:
-    prefer = Placement(mode="prefer", prefer=("cold", "small", "chat"))
+    prefer = PlacementPrefs(mode="prefer", prefer=("cold", "small", "chat"))
     assert choose(POOLS, Want(model_ref="llama-8b", placement=prefer)) == "small"
 
 
 def test_prefer_falls_back_unless_told_not_to() -> None:
-    prefer = Placement(mode="prefer", prefer=("cold",))
+    prefer = PlacementPrefs(mode="prefer", prefer=("cold",))
     assert choose(POOLS, Want(model_ref="llama-8b", placement=prefer)) == "lan"
-    strict = Placement(mode="prefer", prefer=("cold",), allow_fallback=False)
+    strict = PlacementPrefs(mode="prefer", prefer=("cold",), allow_fallback=False)
     error = refused(Want(model_ref="llama-8b", placement=strict))
     assert error.code == "POOL_UNAVAILABLE" and error.retriable and "allow_fallback" in error.message
 
 
 def test_a_named_pool_is_a_pin_even_when_not_ready() -> None:
     assert choose(POOLS, Want(pool="cold")) == "cold"
-    assert choose(POOLS, Want(placement=Placement(mode="pin", pin_pool="small"))) == "small"
+    assert choose(POOLS, Want(placement=PlacementPrefs(mode="pin", pin_pool="small"))) == "small"
 
 
 def test_a_pin_that_cannot_be_honoured_is_refused_not_replaced() -> None:
@@ -67,8 +67,8 @@ def test_a_pin_that_cannot_be_honoured_is_refused_not_replaced() -> None:
     assert error.code == "INVALID_PARAMS" and "context 2048 < ctx 4096" in error.message
     assert refused(Want(pool="nope")).code == "NOT_FOUND"
     assert "serves model 'qwen-7b'" in refused(Want(pool="other", model_ref="llama-8b")).message
-    assert refused(Want(placement=Placement(mode="pin"))).code == "INVALID_PARAMS"
-    disagree = Want(pool="chat", placement=Placement(mode="pin", pin_pool="small"))
+    assert refused(Want(placement=PlacementPrefs(mode="pin"))).code == "INVALID_PARAMS"
+    disagree = Want(pool="chat", placement=PlacementPrefs(mode="pin", pin_pool="small"))
     assert "disagree" in refused(disagree).message
 
 
@@ -96,7 +96,7 @@ candidates = st.lists(
     unique_by=lambda c: c.name,
 )
 placements = st.builds(
-    Placement,
+    PlacementPrefs,
     mode=st.sampled_from(["auto", "prefer"]),
     prefer=st.lists(st.sampled_from(["a", "b", "c"]), max_size=2).map(tuple),
     avoid=st.lists(st.sampled_from(["a", "b", "c"]), max_size=2).map(tuple),
@@ -113,7 +113,7 @@ placements = st.builds(
     placement=placements,
 )
 def test_a_chosen_pool_always_meets_every_constraint(
-    pools: list[Candidate], model: str, engine: str | None, ctx: int | None, placement: Placement
+    pools: list[Candidate], model: str, engine: str | None, ctx: int | None, placement: PlacementPrefs
 ) -> None:
     want = Want(model_ref=model, engine=engine, ctx=ctx, placement=placement)
     try:
@@ -132,7 +132,7 @@ def test_a_chosen_pool_always_meets_every_constraint(
 
 @given(pools=candidates, placement=placements)
 def test_the_choice_does_not_depend_on_the_order_pools_are_listed(
-    pools: list[Candidate], placement: Placement
+    pools: list[Candidate], placement: PlacementPrefs
 ) -> None:
     want = Want(model_ref="m1", placement=placement)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from llorch.runtime.gpus import GIB, Gpu, SimulatedInventory, simulated_home_box
 from llorch.runtime.placement import (
-    Placement,
+    GpuPlacement,
     PlacementRequest,
     Reservation,
     Unschedulable,
@@ -32,17 +32,17 @@ def req(
     return PlacementRequest(replica_id, count, int(gib * GIB), devices=devices, split=split)
 
 
-def placed(result: Placement | Unschedulable) -> Placement:
-    assert isinstance(result, Placement), result.message if isinstance(result, Unschedulable) else result
+def placed(result: GpuPlacement | Unschedulable) -> GpuPlacement:
+    assert isinstance(result, GpuPlacement), result.message if isinstance(result, Unschedulable) else result
     return result
 
 
-def refused(result: Placement | Unschedulable) -> Unschedulable:
+def refused(result: GpuPlacement | Unschedulable) -> Unschedulable:
     assert isinstance(result, Unschedulable), result
     return result
 
 
-def reserve(replica_id: str, placement: Placement, loaded: bool | None = None) -> list[Reservation]:
+def reserve(replica_id: str, placement: GpuPlacement, loaded: bool | None = None) -> list[Reservation]:
     return [
         Reservation(replica_id, g.uuid, b, loaded)
         for g, b in zip(placement.gpus, placement.bytes_per_gpu, strict=True)
@@ -73,7 +73,7 @@ def test_several_pools_compete_for_the_box() -> None:
     where: dict[str, tuple[int, ...]] = {}
     for replica_id, gib in [("chat-0", 14.5), ("embed-0", 6), ("embed-1", 6), ("code-0", 6), ("code-1", 6)]:
         result = place(gpus, reservations, req(replica_id, gib))
-        if isinstance(result, Placement):
+        if isinstance(result, GpuPlacement):
             where[replica_id] = result.indexes
             reservations += reserve(replica_id, result)
     # chat takes the 3090 (9.5 GiB left); embed-0 the roomier 3060 (6 left); embed-1 the 3090 (3.5 left);
@@ -350,7 +350,7 @@ def test_never_over_commits_a_gpu(scenario: tuple[list[Gpu], list[Reservation], 
 def test_pins_are_respected(scenario: tuple[list[Gpu], list[Reservation], PlacementRequest]) -> None:
     gpus, reservations, request = scenario
     result = place(gpus, reservations, request)
-    if isinstance(result, Placement):
+    if isinstance(result, GpuPlacement):
         assert _pins_exist(gpus, request.devices)
         assert all(_pinned(g, request.devices) for g in result.gpus)
     elif not _pins_exist(gpus, request.devices):
@@ -401,7 +401,7 @@ def test_several_gpus_are_unschedulable_only_when_no_set_of_them_fits(
 ) -> None:
     gpus, reservations, request = scenario
     result = place(gpus, reservations, request)
-    if isinstance(result, Placement) or not _pins_exist(gpus, request.devices):
+    if isinstance(result, GpuPlacement) or not _pins_exist(gpus, request.devices):
         return
     others = _others(reservations, request)
     candidates = sorted((g for g in gpus if _pinned(g, request.devices)), key=lambda g: g.index)
@@ -428,10 +428,10 @@ def test_replicas_placed_while_others_load_never_share_the_same_bytes(
     for n, (count, size, split) in enumerate(requests):
         request = PlacementRequest(f"r-{n}", count, size, split=split)
         result = place(gpus, known, request)
-        if isinstance(result, Placement):
+        if isinstance(result, GpuPlacement):
             known += reserve(f"r-{n}", result, loaded=False)
         result = place(gpus, unknown, request)
-        if isinstance(result, Placement):
+        if isinstance(result, GpuPlacement):
             unknown += reserve(f"r-{n}", result)
     for gpu in gpus:
         assert sum(r.bytes for r in known if r.gpu_uuid == gpu.uuid) <= gpu.free_bytes

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
+from llorch.controllers.conditions import set_condition
+from llorch.resources.status import PoolStatus
 from llorch.store.db import EVENTS_KEPT_PER_OBJECT, PoolRuntime, StateDB, TaskRecord, WorkerRecord
 
 
@@ -16,11 +20,57 @@ def test_generation_moves_only_when_the_spec_changes(tmp_path: Path) -> None:
 
 def test_status_round_trip_and_survives_reopen(tmp_path: Path) -> None:
     db = StateDB(tmp_path / "s.sqlite")
-    db.put_status("Pool/a", {"readyReplicas": 1, "conditions": []})
+    status = PoolStatus(
+        ready_replicas=1, conditions=set_condition([], "Ready", True, "AllReplicasReady", now=5.0)
+    )
+    db.put_status("Pool/a", status)
     db.close()
     again = StateDB(tmp_path / "s.sqlite")
-    assert again.get_status("Pool/a") == {"readyReplicas": 1, "conditions": []}
-    assert again.get_status("Pool/b") is None
+    assert again.pool_status("a") == status
+    assert again.pool_status("b") is None
+
+
+def test_a_state_folder_of_an_older_llorchd_loads_with_rfc3339_times(tmp_path: Path) -> None:
+    """Before typed status, times were epoch seconds; opening the folder migrates them once."""
+    path = tmp_path / "s.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE status (key TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at REAL NOT NULL);"
+    )
+    body = {
+        "readyReplicas": 1,
+        "drainDeadline": 1796150700.0,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "A",
+                "message": "",
+                "lastTransitionTime": 1796150636.59,
+            }
+        ],
+        "replicaStatuses": [
+            {
+                "id": "demo-0-abcde",
+                "index": 0,
+                "revision": "abcde",
+                "phase": "Ready",
+                "startedAt": 1796150630.0,
+            }
+        ],
+        "aFieldOfLongAgo": 3,
+    }
+    old.execute("INSERT INTO status VALUES ('Pool/demo', ?, 0)", (json.dumps(body),))
+    old.commit()
+    old.close()
+    db = StateDB(path)
+    status = db.pool_status("demo")
+    assert status is not None and status.ready_replicas == 1
+    stored = json.loads(sqlite3.connect(path).execute("SELECT body FROM status").fetchone()[0])
+    assert stored["conditions"][0]["lastTransitionTime"] == "2026-12-01T18:43:56Z"
+    assert stored["drainDeadline"] == "2026-12-01T18:45:00Z"
+    assert stored["replicaStatuses"][0]["startedAt"] == "2026-12-01T18:43:50Z"
+    assert "aFieldOfLongAgo" not in stored
 
 
 def test_repeated_events_fold_into_a_count(tmp_path: Path) -> None:

@@ -1,0 +1,142 @@
+"""What a pool's replicas should run now, derived fresh from its spec on every reconcile, and
+what keeps the pool from running at all."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from llorch.resources import PoolSpec
+from llorch.resources.errors import LlorchError
+from llorch.resources.status import is_true
+from llorch.runtime.engines.base import EngineAdapter, LaunchRequest, Upstream
+from llorch.runtime.vram import cache_types_from_args, estimate_llamacpp, format_bytes
+from llorch.store.db import StateDB
+from llorch.store.manifests import ManifestStore
+
+AdapterFor = Callable[[str], EngineAdapter]
+EngineBinary = Callable[[str], Path]
+
+
+@dataclass(frozen=True)
+class Target:
+    spec: PoolSpec
+    adapter: EngineAdapter
+    template: LaunchRequest | None  # None for an endpoint: nothing to launch
+    revision: str
+    vram_bytes: int
+    vram_text: str
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why the pool cannot run now; replicas already running keep running meanwhile."""
+
+    reason: str
+    message: str
+    # When to look again; None: only a change (of the pool, its model, the engine) can help.
+    retry_after: float | None
+    # Waiting for something that is on its way is ordinary start-up, not trouble.
+    warning: bool = True
+
+
+class Targets:
+    def __init__(
+        self, *, store: ManifestStore, db: StateDB, engine_binary: EngineBinary, adapter_for: AdapterFor
+    ) -> None:
+        self._store = store
+        self._db = db
+        self._engine_binary = engine_binary
+        self._adapter_for = adapter_for
+
+    def resolve(self, pool: str, spec: PoolSpec) -> Target | Blocker:
+        """The pool's target, or what blocks it (a spec that cannot become a command line is
+        blocked until it is edited)."""
+        blocker = self.blocker(spec)
+        if blocker is not None:
+            return blocker
+        try:
+            return self.target(pool, spec)
+        except ValueError as exc:
+            return Blocker("InvalidSpec", str(exc), None)
+
+    def blocker(self, spec: PoolSpec) -> Blocker | None:
+        try:
+            self._adapter_for(spec.engine)
+        except LlorchError as exc:
+            return Blocker("UnsupportedEngine", exc.message, None)
+        if spec.endpoint is not None:
+            return None
+        try:
+            self._engine_binary(spec.engine)
+        except LlorchError as exc:
+            return Blocker("EngineNotInstalled", exc.message, 30.0)
+        if self._store.get(f"Model/{spec.model}") is None:
+            return Blocker("ModelNotFound", f"no Model named {spec.model!r}", 5.0)
+        model = self._db.model_status(spec.model)
+        if model is None or not is_true(model.conditions, "Ready") or model.resolved_path is None:
+            return Blocker("ModelNotReady", f"Model {spec.model!r} is not Ready yet", 1.0, warning=False)
+        if model.lifecycle == "Retired":
+            return Blocker("ModelRetired", f"Model {spec.model!r} is Retired", None)
+        return None
+
+    def target(self, pool: str, spec: PoolSpec) -> Target:
+        """Raises ValueError when the spec cannot be turned into a command line (a KV cache type
+        llama-server does not know, say): only an edit of the pool helps."""
+        adapter = self._adapter_for(spec.engine)
+        if spec.endpoint is not None:
+            revision = _hash(("endpoint", spec.endpoint.url, spec.endpoint.served_model, spec.model))
+            return Target(spec, adapter, None, revision, 0, "")
+        model = self._db.model_status(spec.model)
+        assert model is not None and model.resolved_path is not None, "blocker() said the Model is Ready"
+        model_path = Path(model.resolved_path)
+        template = LaunchRequest(
+            binary=self._engine_binary(spec.engine),
+            model_path=model_path,
+            model_name=spec.model,
+            port=0,
+            spec=spec,
+        )
+        launch = adapter.launch(template)
+        reload_token = self._db.pool_runtime(pool).reload_token
+        revision = _hash((launch.argv, sorted(launch.env.items()), reload_token))
+        vram_bytes, vram_text = _vram(spec, model_path)
+        return Target(spec, adapter, template, revision, vram_bytes, vram_text)
+
+
+def _vram(spec: PoolSpec, model_path: Path) -> tuple[int, str]:
+    if spec.gpus.count == 0:
+        return 0, ""
+    if spec.gpus.vram_mib is not None:
+        amount = spec.gpus.vram_mib * 1024 * 1024
+        return amount, f"{format_bytes(amount)} (set in the pool's gpus.vramMiB)"
+    cache_k, cache_v = cache_types_from_args(spec.engine_args)
+    estimate = estimate_llamacpp(
+        model_path, context_total=spec.context * spec.slots, cache_type_k=cache_k, cache_type_v=cache_v
+    )
+    return estimate.total_bytes, estimate.describe()
+
+
+def _hash(value: object) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
+
+
+def loopback(spec: PoolSpec, port: int) -> Upstream:
+    return Upstream(base_url=f"http://127.0.0.1:{port}", model=spec.model)
+
+
+def endpoint_upstream(spec: PoolSpec) -> Upstream:
+    assert spec.endpoint is not None
+    headers: tuple[tuple[str, str], ...] = ()
+    if spec.endpoint.auth_header_env:
+        value = os.environ.get(spec.endpoint.auth_header_env, "")
+        if value:
+            headers = (("Authorization", value),)
+    return Upstream(
+        base_url=spec.endpoint.url.rstrip("/"),
+        model=spec.endpoint.served_model or spec.model,
+        headers=headers,
+    )
