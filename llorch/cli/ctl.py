@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from llorch.cli import render
 from llorch.cli.client import DEFAULT_URL, ApiError, Client, Frame, Unreachable
 from llorch.resources import API_VERSION, ARTIFACT_KINDS, KindError, kind_for, parse_object
+from llorch.resources.locate import locate
 
 _ERROR_EXIT = "llorchctl.error_exit"
 _MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -167,38 +168,9 @@ def check_manifest(source: str, text: str) -> tuple[int, list[str]]:
             problems.append(render.located(source, node.start_mark.line + 1, None, exc))
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
-                field, line = _locate(node, error["loc"], missing=error["type"] == "missing")
-                problems.append(render.located(source, line, field, error["msg"]))
+                at = locate(node, error)
+                problems.append(render.located(source, at.line, at.field, error["msg"]))
     return len(present), problems
-
-
-def _locate(node: yaml.Node, loc: tuple[int | str, ...], *, missing: bool) -> tuple[str | None, int]:
-    """The dotted field and the line of the deepest part of a pydantic location that the YAML has.
-
-    Steps the document lacks are union tags (devices.0.str), except a missing field's own name.
-    """
-    path: list[str] = []
-    line = node.start_mark.line + 1
-    for index, step in enumerate(loc):
-        child = _child(node, step)
-        if child is not None:
-            key, node = child
-            line = key.start_mark.line + 1
-            path.append(str(step))
-        elif missing and index == len(loc) - 1:
-            path.append(str(step))
-    return ".".join(path) or None, line
-
-
-def _child(node: yaml.Node, step: int | str) -> tuple[yaml.Node, yaml.Node] | None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in reversed(node.value):
-            if isinstance(key, yaml.ScalarNode) and key.value == step:
-                return key, value
-    if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
-        item: yaml.Node = node.value[step]
-        return item, item
-    return None
 
 
 _FILES = click.option(
