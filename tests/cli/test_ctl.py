@@ -27,9 +27,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from llorch.cli import ctl as ctl_module
 from llorch.cli import render
 from llorch.cli.ctl import main
+from llorch.cli.ctl import pools as pools_module
 from tests.cli.test_render import BROKEN, CAPABILITIES, HEALTH, MODEL, POLICY, POOL, REPLICASETS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -599,7 +599,7 @@ def test_drain_bad_deadline_is_a_usage_error(fake_llorchd: FakeLlorchd, deadline
 def test_drain_wait_polls_health_until_no_replica_runs(
     fake_llorchd: FakeLlorchd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ctl_module, "DRAIN_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(pools_module, "DRAIN_POLL_SECONDS", 0.01)
     replica = HEALTH["replicas"][0]
     fake_llorchd.health["demo"] = [
         {**HEALTH, "draining": True, "replicas": [{**replica, "phase": "Terminating"}]},
@@ -621,7 +621,7 @@ def test_drain_wait_polls_health_until_no_replica_runs(
 def test_drain_wait_on_an_empty_pool_returns_at_once(
     fake_llorchd: FakeLlorchd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ctl_module, "DRAIN_POLL_SECONDS", 30.0)  # a sleep would time the test out
+    monkeypatch.setattr(pools_module, "DRAIN_POLL_SECONDS", 30.0)  # a sleep would time the test out
     fake_llorchd.health["demo"] = [{**HEALTH, "replicas": []}]
     result = ctl(fake_llorchd, "drain", "pool/demo", "--wait")
     assert result.stdout.splitlines() == ["pool/demo draining (deadline 60s)", "pool/demo drained"]
