@@ -27,10 +27,10 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from llorch.cli import render
 from llorch.cli.ctl import main
 from llorch.cli.ctl import pools as pools_module
-from tests.cli.test_render import BROKEN, CAPABILITIES, HEALTH, MODEL, POLICY, POOL, REPLICASETS
+from llorch.cli.render import values
+from tests.cli.samples import BROKEN, CAPABILITIES, HEALTH, MODEL, POLICY, POOL, REPLICASETS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -382,7 +382,7 @@ def test_get_pools_table_and_manifest_warning(fake_llorchd: FakeLlorchd) -> None
     assert lines[1].split()[:6] == ["demo", "tiny-llama", "llamacpp", "1/2", "3/4", "CrashLoopBackOff"]
     # The sample's condition is 330 s old when this module loads; the suite may run long after.
     since = LISTS["pools"]["items"][1]["status"]["conditions"][0]["lastTransitionTime"]
-    expected_age = render.age(since, time.time())
+    expected_age = values.age(since, time.time())
     assert lines[2].split() == ["chat", "tiny-llama", "llamacpp", "1/2", "3/4", "ManifestError", expected_age]
     assert result.stderr.splitlines() == [
         "warning: manifest errors (last good versions keep running):",

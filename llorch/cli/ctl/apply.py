@@ -11,9 +11,9 @@ import click
 import yaml
 from pydantic import ValidationError
 
-from llorch.cli import render
 from llorch.cli.client import ApiError
 from llorch.cli.ctl.common import ERROR_EXIT, Settings, api_error_text, detail_lines, fail, report
+from llorch.cli.render import values
 from llorch.resources import KindError, parse_object
 from llorch.resources.locate import locate
 
@@ -82,18 +82,18 @@ def check_manifest(source: str, text: str) -> tuple[int, list[str]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        return 1, [render.located(source, line, None, getattr(exc, "problem", None) or exc)]
+        return 1, [values.located(source, line, None, getattr(exc, "problem", None) or exc)]
     problems: list[str] = []
     present = [(doc, node) for doc, node in zip(docs, nodes, strict=True) if doc is not None]
     for doc, node in present:
         try:
             parse_object(doc)
         except KindError as exc:
-            problems.append(render.located(source, node.start_mark.line + 1, None, exc))
+            problems.append(values.located(source, node.start_mark.line + 1, None, exc))
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 at = locate(node, error)
-                problems.append(render.located(source, at.line, at.field, error["msg"]))
+                problems.append(values.located(source, at.line, at.field, error["msg"]))
     return len(present), problems
 
 
@@ -134,7 +134,7 @@ def apply(settings: Settings, files: tuple[str, ...], recursive: bool, dry_run: 
                 report(f"{manifest.source}: {api_error_text(exc)}", detail_lines(exc))
                 continue
             for result in results:
-                click.echo(f"{render.key_name(str(result.get('key')))} {result.get('action')}{suffix}")
+                click.echo(f"{values.key_name(str(result.get('key')))} {result.get('action')}{suffix}")
     if failed:
         raise click.exceptions.Exit(1)
 

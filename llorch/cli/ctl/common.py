@@ -9,8 +9,8 @@ from typing import NoReturn
 
 import click
 
-from llorch.cli import render
 from llorch.cli.client import ApiError, Client
+from llorch.cli.render import values
 from llorch.resources import kind_for
 
 ERROR_EXIT = "llorchctl.error_exit"
@@ -52,7 +52,7 @@ def api_error_text(exc: ApiError) -> str:
 
 
 def detail_lines(exc: ApiError) -> list[str]:
-    return [render.located(d.file, d.line, d.field, d.message) for d in exc.details]
+    return [values.located(d.file, d.line, d.field, d.message) for d in exc.details]
 
 
 # -- arguments --------------------------------------------------------------------------------------

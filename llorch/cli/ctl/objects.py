@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from llorch.cli import render
 from llorch.cli.client import Client
 from llorch.cli.ctl.common import Settings, fail, resolve
+from llorch.cli.render import artifacts, details, runtime, tables, values
 from llorch.resources import API_VERSION, ARTIFACT_KINDS
 
 
@@ -50,21 +50,21 @@ def _artifacts(client: Client, wanted: list[str], filters: ArtifactFilter) -> di
 
 
 _CAPABILITIES = _View(
-    "pools", "pool", "pool", lambda c, w, f: c.capabilities(), lambda e, wide: render.capabilities_table(e)
+    "pools", "pool", "pool", lambda c, w, f: c.capabilities(), lambda e, wide: runtime.capabilities_table(e)
 )
 _REPLICASETS = _View(
     "replicasets",
     "id",
     "replicaset",
     lambda c, w, f: c.replicasets(),
-    lambda e, wide: render.replicasets_table(e, wide=wide),
+    lambda e, wide: runtime.replicasets_table(e, wide=wide),
 )
 _ARTIFACTS = _View(
     "items",
     "id",
     "artifact",
     _artifacts,
-    lambda e, wide: render.artifacts_table(e, wide=wide, now=time.time()),
+    lambda e, wide: artifacts.artifacts_table(e, wide=wide, now=time.time()),
 )
 _VIEWS = {
     **dict.fromkeys(("capabilities", "capability", "caps"), _CAPABILITIES),
@@ -125,15 +125,15 @@ def get(
             if len(wanted) == 1
             else {"apiVersion": API_VERSION, "kind": f"{kind}List", "items": items}
         )
-        click.echo(render.to_yaml(whole) if output == "yaml" else render.to_json(whole))
+        click.echo(values.to_yaml(whole) if output == "yaml" else values.to_json(whole))
     elif output == "name":
         for item in items:
-            click.echo(render.resource_name(kind, str(item.get("metadata", {}).get("name"))))
+            click.echo(values.resource_name(kind, str(item.get("metadata", {}).get("name"))))
     elif items:
-        click.echo(render.object_table(kind, items, wide=output == "wide", now=time.time()))
+        click.echo(tables.object_table(kind, items, wide=output == "wide", now=time.time()))
     else:
         click.echo("No resources found.", err=True)
-    _warn(render.manifest_warning(errors))
+    _warn(tables.manifest_warning(errors))
 
 
 def _get_view(
@@ -151,7 +151,7 @@ def _get_view(
         entries = [by_name[n] for n in wanted]
         answer = {**answer, view.field: entries}
     if output in ("yaml", "json"):
-        click.echo(render.to_yaml(answer) if output == "yaml" else render.to_json(answer))
+        click.echo(values.to_yaml(answer) if output == "yaml" else values.to_json(answer))
     elif output == "name":
         for entry in entries:
             click.echo(f"{view.label}/{entry.get(view.key)}")
@@ -178,7 +178,7 @@ def describe(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
         if not wanted:
             click.echo("No resources found.", err=True)
         now = time.time()
-        click.echo("\n\n".join(render.describe(kind, client.get(kind, name), now=now) for name in wanted))
+        click.echo("\n\n".join(details.describe(kind, client.get(kind, name), now=now) for name in wanted))
 
 
 @click.command()
@@ -199,7 +199,7 @@ def delete(settings: Settings, resource: str, names: tuple[str, ...], dry_run: b
         for name in wanted:
             result = client.delete(kind, name, dry_run=dry_run)
             key = str(result.get("key") or f"{kind}/{name}")
-            click.echo(f"{render.key_name(key)} {result.get('action', 'deleted')}{suffix}")
+            click.echo(f"{values.key_name(key)} {result.get('action', 'deleted')}{suffix}")
 
 
 COMMANDS = (get, describe, delete)

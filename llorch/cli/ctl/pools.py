@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from llorch.cli import render
 from llorch.cli.client import Client
 from llorch.cli.ctl.common import Settings, duration_option, fail, resolve
+from llorch.cli.render import runtime, values
 
 DRAIN_POLL_SECONDS = 0.5
 """How often `drain --wait` asks for the pool's health."""
@@ -58,7 +58,7 @@ def drain(settings: Settings, resource: str, names: tuple[str, ...], deadline: i
     """
     pools = pool_names("drain", resource, names)
     with settings.client() as client:
-        done = f"draining (deadline {render.millis_text(deadline)})"
+        done = f"draining (deadline {values.millis_text(deadline)})"
         _each(client, pools, lambda pool: client.drain(pool, deadline_ms=deadline), done)
         if wait:
             for pool in pools:
@@ -104,9 +104,9 @@ def health(settings: Settings, resource: str, names: tuple[str, ...], output: st
         answers = [client.health(pool) for pool in pools]
     if output in ("yaml", "json"):
         whole: Any = answers[0] if len(answers) == 1 else answers
-        click.echo(render.to_yaml(whole) if output == "yaml" else render.to_json(whole))
+        click.echo(values.to_yaml(whole) if output == "yaml" else values.to_json(whole))
     else:
-        click.echo("\n\n".join(render.health(answer) for answer in answers))
+        click.echo("\n\n".join(runtime.health(answer) for answer in answers))
 
 
 COMMANDS = (drain, resume, reload, health)

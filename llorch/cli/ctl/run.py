@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from llorch.cli import render
 from llorch.cli.client import ApiError, Client, Frame, Unreachable
 from llorch.cli.ctl.common import Settings, fail
+from llorch.cli.render import runtime
 
 
 @click.command()
@@ -72,7 +72,7 @@ def run(
             click.echo(f"\ncanceled task {task_id}", err=True)
             raise click.exceptions.Exit(130) from None
     if not no_stream_summary:
-        click.echo("\n" + render.run_summary(end, replica), err=True)
+        click.echo("\n" + runtime.run_summary(end, replica), err=True)
 
 
 def _stream(frames: Iterator[Frame]) -> tuple[dict[str, Any], str | None]:
