@@ -67,16 +67,6 @@ def test_get_missing_object(fake_llorchd: FakeLlorchd) -> None:
     clean(result)
 
 
-def test_get_capabilities(fake_llorchd: FakeLlorchd) -> None:
-    for alias in ("capabilities", "caps", "capability"):
-        result = ctl(fake_llorchd, "get", alias)
-        assert result.exit_code == 0, result.output
-        lines = result.stdout.splitlines()
-        assert [line.split() for line in lines[:2]] == CAPABILITIES_COLUMNS[:2]
-        assert len(lines) == 3
-        assert fake_llorchd.last("GET").path == "/v1/capabilities"
-
-
 def test_get_capabilities_raw_and_named(fake_llorchd: FakeLlorchd) -> None:
     assert json.loads(ctl(fake_llorchd, "get", "caps", "-o", "json").stdout) == CAPABILITIES
     assert yaml.safe_load(ctl(fake_llorchd, "get", "caps", "-o", "yaml").stdout) == CAPABILITIES
@@ -91,16 +81,28 @@ def test_get_capabilities_raw_and_named(fake_llorchd: FakeLlorchd) -> None:
     clean(missing)
 
 
-def test_get_replicasets(fake_llorchd: FakeLlorchd) -> None:
-    for alias in ("replicasets", "rs", "ReplicaSet"):
-        result = ctl(fake_llorchd, "get", alias)
-        assert result.exit_code == 0, result.output
-        assert [line.split() for line in result.stdout.splitlines()] == [
-            ["NAME", "ENGINE", "VERSION", "REPLICAS", "SLOTS", "LOAD"],
-            ["demo", "llamacpp", "b4521", "2", "3/4", "25%"],
-            ["chat", "llamacpp", "<none>", "0", "0/0", "0%"],
-        ]
-        assert fake_llorchd.last("GET").path == "/v1/replicasets"
+REPLICASETS_COLUMNS = [
+    ["NAME", "ENGINE", "VERSION", "REPLICAS", "SLOTS", "LOAD"],
+    ["demo", "llamacpp", "b4521", "2", "3/4", "25%"],
+    ["chat", "llamacpp", "<none>", "0", "0/0", "0%"],
+]
+
+
+@pytest.mark.parametrize(
+    ("alias", "path", "rows"),
+    [
+        *(
+            (alias, "/v1/capabilities", CAPABILITIES_COLUMNS)
+            for alias in ("capabilities", "caps", "capability")
+        ),
+        *((alias, "/v1/replicasets", REPLICASETS_COLUMNS) for alias in ("replicasets", "rs", "ReplicaSet")),
+    ],
+)
+def test_get_view_tables(fake_llorchd: FakeLlorchd, alias: str, path: str, rows: list[list[str]]) -> None:
+    result = ctl(fake_llorchd, "get", alias)
+    assert result.exit_code == 0, result.output
+    assert [line.split() for line in result.stdout.splitlines()] == rows
+    assert fake_llorchd.last("GET").path == path
 
 
 def test_get_replicasets_wide_raw_and_names(fake_llorchd: FakeLlorchd) -> None:
