@@ -13,18 +13,19 @@ from llorch.daemon.wiring import Daemon, Shutdown, install_signal_handlers
 from llorch.runtime.errors import ProvisionError
 
 DEFAULT_CONFIG = Path("llorch.yaml")
+_FOLDER = click.Path(file_okay=False, path_type=Path)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--bind", help="HOST:PORT to serve on.  [default: 127.0.0.1:8080]")
 @click.option(
     "--manifests",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_FOLDER,
     help="Folder of manifests to watch.  [default: ./manifests]",
 )
 @click.option(
     "--state",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_FOLDER,
     help="sqlite state and replica logs.  [default: $XDG_STATE_HOME/llorch]",
 )
 @click.option(
@@ -35,7 +36,7 @@ DEFAULT_CONFIG = Path("llorch.yaml")
 )
 @click.option(
     "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_FOLDER,
     help="Engine builds and generated models.  [default: $LLORCH_CACHE or ~/.cache/llorch]",
 )
 @click.option(

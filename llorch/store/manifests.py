@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from llorch.resources import KindError, Resource, key_of, parse_object
+from llorch.resources.locate import locate
 from llorch.store import writer
 from llorch.store.errors import ManifestInvalid, ObjectNotFound
 
@@ -481,40 +482,8 @@ def _readable_key(data: Any) -> str | None:
 def _field_error(
     error: ErrorDetails, root: yaml.Node, offset: int, source: str, key: str | None
 ) -> ManifestError:
-    path, at = _walk(root, error["loc"], missing=error["type"] == "missing")
-    field = ".".join(str(step) for step in path) or None
-    return ManifestError(source, at.start_mark.line + offset + 1, field, error["msg"], key)
-
-
-def _walk(root: yaml.Node, loc: tuple[int | str, ...], *, missing: bool) -> tuple[list[int | str], yaml.Node]:
-    """Follow a pydantic location through the YAML nodes: the field's path, and the node to point at.
-
-    A location has steps the document lacks: union member tags (devices.0.str) are left out of the path;
-    a missing field is kept, and the error points at its nearest parent. The node pointed at is the
-    mapping key, so an unknown field's error lands on the unknown key itself.
-    """
-    path: list[int | str] = []
-    at = value = root
-    for index, step in enumerate(loc):
-        found = _child(value, step)
-        if found is not None:
-            at, value = found
-            path.append(step)
-        elif missing and index == len(loc) - 1:
-            path.append(step)
-    return path, at
-
-
-def _child(node: yaml.Node, step: int | str) -> tuple[yaml.Node, yaml.Node] | None:
-    if isinstance(node, yaml.MappingNode) and isinstance(step, str):
-        # The last of repeated keys, as that is the one the loader kept.
-        for key_node, value_node in reversed(node.value):
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == step:
-                return key_node, value_node
-    if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
-        item: yaml.Node = node.value[step]
-        return item, item
-    return None
+    at = locate(root, error)
+    return ManifestError(source, at.line + offset, at.field, error["msg"], key)
 
 
 def _valid_documents(text: str, source: str) -> list[tuple[Resource, _Doc]]:

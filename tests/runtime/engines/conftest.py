@@ -1,4 +1,4 @@
-"""Fixtures for the engine wire tests: a replay server and an httpx client per test."""
+"""Fixtures for the engine wire tests: a replay server, an httpx client, and each engine's wire in turn."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.runtime.engines.replay import ReplayServer
+from tests.runtime.engines.wires import WIRES, Wire
 
 
 @pytest.fixture
@@ -20,3 +21,10 @@ def server() -> Iterator[ReplayServer]:
 def client() -> Iterator[httpx.Client]:
     with httpx.Client() as http:
         yield http
+
+
+@pytest.fixture(params=WIRES, ids=lambda w: w.engine)
+def wire(request: pytest.FixtureRequest) -> Wire:
+    """Each engine in turn, for a test every engine passes the same way."""
+    assert isinstance(request.param, Wire)
+    return request.param

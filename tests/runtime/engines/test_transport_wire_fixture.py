@@ -1,23 +1,19 @@
 """What every SSE engine shares (llorch.runtime.engines.sse), checked once per engine against its
 replayed wire format: a cut or short stream is WORKER_RESET, an unreachable engine too, and a
-close from another thread ends the stream quietly and reaches the engine."""
+close ends the stream quietly: before it starts nothing is sent, from another thread it reaches the
+engine."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from llorch.runtime.engines.base import EngineAdapter, Token, Upstream
+from llorch.runtime.engines.base import Token, Upstream
 from llorch.runtime.engines.chatml import STOPS, render
-from llorch.runtime.engines.tgi import Tgi
-from llorch.runtime.engines.triton import Triton
-from llorch.runtime.engines.vllm import VLlm
 from llorch.runtime.errors import EngineError
 from tests.runtime.engines.replay import (
     CHAT,
@@ -32,28 +28,7 @@ from tests.runtime.engines.replay import (
     truncated,
     upstream,
 )
-
-
-@dataclass(frozen=True)
-class Wire:
-    engine: str
-    adapter: EngineAdapter
-    path: str
-    # Events of stream_ok.sse that stop just short of the engine's final one.
-    short_of_final: int
-
-
-WIRES = [
-    Wire("vllm", VLlm(), "/v1/completions", 10),  # up to the usage chunk, without [DONE]
-    Wire("tgi", Tgi(), "/generate_stream", 7),  # before the event with generated_text
-    Wire("triton", Triton(), "/v2/models/tiny/generate_stream", 5),  # before the finish reason
-]
-
-
-@pytest.fixture(params=WIRES, ids=lambda w: w.engine)
-def wire(request: pytest.FixtureRequest) -> Wire:
-    assert isinstance(request.param, Wire)
-    return request.param
+from tests.runtime.engines.wires import WIRES, Wire
 
 
 def test_connection_cut_mid_stream_is_a_worker_reset(
@@ -81,6 +56,13 @@ def test_unreachable_engine_is_a_worker_reset(wire: Wire, client: httpx.Client) 
     assert (caught.value.code, caught.value.retriable) == ("WORKER_RESET", True)
 
 
+def test_close_before_iterating_sends_nothing(wire: Wire, server: ReplayServer, client: httpx.Client) -> None:
+    stream = wire.adapter.complete(client, upstream(server), REQUEST)
+    stream.close()
+    assert collect(stream) == []
+    assert server.requests == []
+
+
 def test_close_from_another_thread_drops_the_connection(
     wire: Wire, server: ReplayServer, client: httpx.Client
 ) -> None:
@@ -98,7 +80,7 @@ def test_close_from_another_thread_drops_the_connection(
 # Where each text-only engine's body carries the prompt and the stop strings.
 TEXT_ONLY: dict[str, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
     "tgi": lambda body: (body["inputs"], body["parameters"]["stop"]),
-    "triton": lambda body: (body["text_input"], json.loads(body["sampling_parameters"])["stop"]),
+    "triton": lambda body: (body["text_input"], body["sampling_parameters"]["stop"]),
 }
 
 
@@ -108,5 +90,5 @@ def test_a_chat_goes_to_a_text_only_engine_as_chatml_that_stops_at_the_end_of_th
 ) -> None:
     server.route("POST", wire.path, stream_reply(wire.engine, "stream_ok.sse"))
     collect(wire.adapter.complete(client, upstream(server), CHAT))
-    prompt, stops = TEXT_ONLY[wire.engine](server.requests[0].body)
+    prompt, stops = TEXT_ONLY[wire.engine](wire.sent(server.requests[0]))
     assert prompt == render(CHAT_TURNS) and stops == list(STOPS)
