@@ -9,14 +9,14 @@ from tests.controllers.pool.conftest import Harness
 def test_a_changed_spec_rolls_one_replica_next_to_the_old(harness: Harness) -> None:
     harness.pool()
     old = harness.bring_up()
-    old_revision = harness.status().revision
+    old_revision, old_id = harness.status().revision, harness.replica().id
     harness.pool(context=512)
     harness.reconcile()
     assert len(harness.processes.spawned) == 2 and old.alive, "surge: the new one starts next to the old"
     new = harness.processes.spawned[1]
     assert "--ctx-size" in new.argv and "1024" in new.argv
     assert harness.condition("Progressing") == ("True", "ReplicasChanging")
-    assert [r.id for r in harness.registry.replicas("p")] == [harness.status().replica_statuses[0].id]
+    assert [r.id for r in harness.registry.replicas("p")] == [old_id], "only the old one takes work yet"
 
     harness.make_healthy(new)
     harness.reconcile()
