@@ -7,10 +7,10 @@ from typing import Any
 import falcon
 from prometheus_client import CollectorRegistry
 
-from llorch.api import artifacts, capabilities, objects, openai_compat, pools, sessions
+from llorch.api import artifacts, capabilities, objects, openai_compat, pool_actions, sessions
 from llorch.api.context import AppContext
 from llorch.api.errors import handle_exception
-from llorch.api.health import HealthResource
+from llorch.api.health import HealthzResource
 from llorch.api.manifests import ManifestsResource
 from llorch.api.metrics import MetricsResource
 from llorch.api.middleware import BearerAuth, BodyLimit, CorrelationId
@@ -34,12 +34,12 @@ def create_app(
     # handler from answering in a different shape.
     app.add_error_handler(Exception, handle_exception)
     app.add_error_handler(falcon.HTTPError, handle_exception)
-    app.add_route("/healthz", HealthResource(ctx))
+    app.add_route("/healthz", HealthzResource(ctx))
     if metrics is not None:
         app.add_route("/metrics", MetricsResource(metrics))
     app.add_route("/v1/manifests", ManifestsResource(ctx))
     objects.routes(ctx, app)
-    pools.routes(ctx, app)
+    pool_actions.routes(ctx, app)
     capabilities.routes(ctx, app)
     openai_compat.routes(ctx, app)
     sessions.routes(ctx, app)

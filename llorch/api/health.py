@@ -7,7 +7,7 @@ import falcon
 from llorch.api.context import AppContext
 
 
-class HealthResource:
+class HealthzResource:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
 

@@ -51,7 +51,7 @@ from llorch.api import sse
 from llorch.api.context import AppContext
 from llorch.api.errors import as_llorch_error
 from llorch.api.openai_errors import OpenAIRequestError, openai_body, respond_openai
-from llorch.api.tasks import read_json
+from llorch.api.tasks import completion_request, read_json
 from llorch.dataplane.routing import Want
 from llorch.dataplane.service import TaskService
 from llorch.dataplane.tasks import Task
@@ -520,15 +520,12 @@ class CompletionsResource(_OpenAIResource):
         body = _validated(CompletionBody, req)
         prompt = body.prompt_text()
         pool = resolve_pool(self._ctx, body.model)
-        request = CompletionRequest(
+        request = completion_request(
+            req,
+            body,
             prompt=prompt,
             max_tokens=body.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS,
-            seed=body.seed,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            top_k=body.top_k,
             stop=body.stops,
-            correlation_id=req.context.get("correlation_id"),
         )
         self._run(req, resp, body, request, pool)
 
@@ -543,16 +540,8 @@ class ChatCompletionsResource(_OpenAIResource):
         turns = tuple(
             ChatTurn("system" if m.role == "developer" else m.role, m.content) for m in body.messages
         )
-        request = CompletionRequest(
-            prompt=chatml.render(turns),
-            messages=turns,
-            max_tokens=max_tokens,
-            seed=body.seed,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            top_k=body.top_k,
-            stop=body.stops,
-            correlation_id=req.context.get("correlation_id"),
+        request = completion_request(
+            req, body, prompt=chatml.render(turns), messages=turns, max_tokens=max_tokens, stop=body.stops
         )
         self._run(req, resp, body, request, pool)
 

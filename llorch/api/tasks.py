@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import falcon
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,7 +15,7 @@ from llorch.dataplane.routing import PlacementPrefs, Want
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Engine
 from llorch.resources.errors import ErrorCode
-from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION, CompletionRequest
+from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION, ChatTurn, CompletionRequest
 
 NAME = r"^[A-Za-z0-9._:-]+$"
 
@@ -126,6 +126,44 @@ class TaskRequest(BaseModel):
         )
 
 
+class Sampling(Protocol):
+    """The sampling fields every front door's body has, under the names llorch passes on."""
+
+    @property
+    def seed(self) -> int | None: ...
+    @property
+    def temperature(self) -> float | None: ...
+    @property
+    def top_p(self) -> float | None: ...
+    @property
+    def top_k(self) -> int | None: ...
+
+
+def completion_request(
+    req: falcon.Request,
+    body: Sampling,
+    *,
+    prompt: str,
+    max_tokens: int,
+    stop: list[str],
+    messages: tuple[ChatTurn, ...] = (),
+    cache_prompt: bool = True,
+) -> CompletionRequest:
+    """The engine request a front door's body becomes, the request's correlation id carried along."""
+    return CompletionRequest(
+        prompt=prompt,
+        messages=messages,
+        max_tokens=max_tokens,
+        seed=body.seed,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        stop=stop,
+        correlation_id=req.context.get("correlation_id"),
+        cache_prompt=cache_prompt,
+    )
+
+
 def read_json(req: falcon.Request) -> object:
     if req.content_length in (None, 0):
         raise RequestError(ErrorCode.INVALID_PARAMS, "a JSON body is required")
@@ -142,15 +180,12 @@ class TasksResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = TaskRequest.model_validate(read_json(req))
         pool = self._ctx.tasks.resolve_pool(body.want())
-        request = CompletionRequest(
+        request = completion_request(
+            req,
+            body,
             prompt=body.text,
             max_tokens=body.max_tokens,
-            seed=body.seed,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            top_k=body.top_k,
             stop=body.stop,
-            correlation_id=req.context.get("correlation_id"),
             cache_prompt=body.kv_hint != "cold",
         )
         admitted = self._ctx.tasks.submit(

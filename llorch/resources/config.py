@@ -50,7 +50,7 @@ class Supervision(Spec):
     )
 
 
-class LlamaCpp(Spec):
+class LlamaCppSettings(Spec):
     binary: str | None = Field(
         default=None, description="Path of llama-server; built into the cache when unset."
     )
@@ -64,7 +64,7 @@ class EngineBinary(Spec):
 
 
 class Engines(Spec):
-    llamacpp: LlamaCpp = Field(default_factory=LlamaCpp)
+    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
     vllm: EngineBinary = Field(default_factory=EngineBinary)
     tgi: EngineBinary = Field(default_factory=EngineBinary)
     triton: EngineBinary = Field(default_factory=EngineBinary)

@@ -23,7 +23,7 @@ from llorch.api.app import create_app
 from llorch.api.artifacts import ArtifactRequest
 from llorch.api.middleware import OPEN_PATHS
 from llorch.api.openai_compat import ChatBody, CompletionBody
-from llorch.api.pools import DrainRequest, ReloadRequest
+from llorch.api.pool_actions import DrainRequest, ReloadRequest
 from llorch.api.tasks import TaskRequest
 from llorch.resources import ServerConfig
 from llorch.resources.errors import ErrorCode

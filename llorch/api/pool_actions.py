@@ -116,7 +116,7 @@ class ReloadResource:
         resp.media = {"pool": name, "reload_token": token}
 
 
-class HealthResource:
+class PoolHealthResource:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
 
@@ -159,4 +159,4 @@ def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) ->
     app.add_route("/v1/pools/{name}/drain", DrainResource(ctx))
     app.add_route("/v1/pools/{name}/resume", ResumeResource(ctx))
     app.add_route("/v1/pools/{name}/reload", ReloadResource(ctx))
-    app.add_route("/v1/pools/{name}/health", HealthResource(ctx))
+    app.add_route("/v1/pools/{name}/health", PoolHealthResource(ctx))
