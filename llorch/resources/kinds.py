@@ -60,6 +60,7 @@ def parse_object(doc: Any) -> Resource:
     if api_version != API_VERSION:
         raise KindError(f"apiVersion must be {API_VERSION!r}, got {api_version!r}")
     kind = doc.get("kind")
-    if kind not in KINDS:
+    # A kind that is not a string (a mapping, a list) is no kind, and cannot even be looked up.
+    if not isinstance(kind, str) or kind not in KINDS:
         raise KindError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
     return KINDS[kind].model_validate(doc)

@@ -96,6 +96,9 @@ def test_unknown_kind_and_api_version() -> None:
         parse_object({"apiVersion": "v1", "kind": "Pool", "metadata": {"name": "x"}})
     with pytest.raises(KindError, match="mapping"):
         parse_object(["not", "a", "mapping"])
+    for kind in ({}, ["Pool"], 3):
+        with pytest.raises(KindError, match="unknown kind"):
+            parse_object({"apiVersion": "llorch.dev/v1", "kind": kind, "metadata": {"name": "x"}})
 
 
 def test_kind_names_like_kubectl() -> None:
