@@ -37,7 +37,11 @@ class ArtifactRequest(BaseModel):
     kind: ArtifactKind
     content: str
     tags: list[Tag] = Field(default_factory=list)
-    parent: str | None = Field(default=None, description="The id of the artifact this one derives from.")
+    parent: str | None = Field(
+        default=None,
+        description="The id of a stored artifact this one derives from (any other value is refused).",
+        json_schema_extra={"pattern": "^[0-9a-f]{64}$"},
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

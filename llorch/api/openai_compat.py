@@ -78,10 +78,26 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+def _refusals_in_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """What `unsupported()` refuses, in the JSON Schema contracts/openapi.yaml carries: each field
+    llorch does not implement takes only its "off" values, and stream_options needs stream."""
+    off_values: dict[str, tuple[object, ...]] = getattr(model, "OFF_VALUES", {})
+    for name, off in off_values.items():
+        field = schema["properties"][name]
+        schema["properties"][name] = {
+            "title": field["title"],
+            "default": field.get("default"),
+            "enum": list(off),
+            "description": "Not implemented by llorch: only the value that means off (or leaving it out).",
+        }
+    schema["if"] = {"required": ["stream_options"], "properties": {"stream_options": {"type": "object"}}}
+    schema["then"] = {"required": ["stream"], "properties": {"stream": {"const": True}}}
+
+
 class _SamplingBody(BaseModel):
     """What both endpoints take. Unknown fields are refused, as OpenAI itself does."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_refusals_in_schema)
 
     # Fields llorch does not implement, each with the values that mean "off": those are accepted
     # (clients send them by default) and anything else is refused by `unsupported()`.
@@ -98,7 +114,8 @@ class _SamplingBody(BaseModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=0)  # not OpenAI's; llama.cpp and vLLM clients send it
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-    stop: str | list[str] | None = None
+    # At most 4 stop sequences (`_at_most_four_stops`); maxItems constrains only the list form.
+    stop: str | list[str] | None = Field(default=None, json_schema_extra={"maxItems": 4})
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None  # an end-user id for OpenAI's abuse monitoring: nothing to do here
@@ -149,6 +166,13 @@ class _SamplingBody(BaseModel):
 BodyT = TypeVar("BodyT", bound=_SamplingBody)
 
 
+def _one_prompt(schema: dict[str, Any]) -> None:
+    """What `prompt_text()` refuses, in the JSON Schema: one non-empty prompt, bare or in a list."""
+    text = {"type": "string", "minLength": 1}
+    schema["anyOf"] = [text, {"type": "array", "items": text, "minItems": 1, "maxItems": 1}]
+    schema["description"] = "One non-empty prompt, or a list of exactly one (batching is refused)."
+
+
 class CompletionBody(_SamplingBody):
     OFF_VALUES: ClassVar[dict[str, tuple[object, ...]]] = {
         **_SamplingBody.OFF_VALUES,
@@ -158,7 +182,7 @@ class CompletionBody(_SamplingBody):
         "suffix": (None, ""),
     }
 
-    prompt: str | list[str]
+    prompt: str | list[str] = Field(json_schema_extra=_one_prompt)
     logprobs: int | None = Field(default=None, ge=0, le=20)
     echo: bool | None = None
     best_of: int | None = Field(default=None, ge=1, le=20)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Protocol
+import copy
+from typing import Annotated, Any, Literal, Protocol
 
 import falcon
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -47,21 +48,59 @@ class PlacementBody(BaseModel):
         )
 
 
+def _given(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema for "`name` is present and holds `schema`" (a not-null type keeps null out)."""
+    return {"required": [name], "properties": {name: copy.deepcopy(schema)}}
+
+
+def _placement(**fields: dict[str, Any]) -> dict[str, Any]:
+    return _given("placement", {"type": "object", "required": list(fields), "properties": fields})
+
+
+_STRING = {"type": "string"}
+_PIN_MODE = {"const": "pin"}
+
+
+def _task_request_rules(schema: dict[str, Any]) -> None:
+    """What `_consistent` and routing refuse, in JSON Schema, so that contracts/openapi.yaml (which
+    carries this schema) calls valid only what the server takes. Two rules compare values and stay
+    prose there: `max_tokens` within `ctx`, and in pin mode `pool` equal to `placement.pin_pool_id`."""
+    schema["oneOf"] = [_given("prompt", _STRING), _given("inputs", {"type": "array"})]
+    # Routing reads placement.pin_pool_id only in pin mode; otherwise a pool or a model_ref is needed.
+    schema["anyOf"] = [
+        _given("pool", _STRING),
+        _given("model_ref", _STRING),
+        _placement(mode=_PIN_MODE, pin_pool_id=_STRING),
+    ]
+    schema["allOf"] = [
+        {
+            "if": _placement(mode=_PIN_MODE),
+            "then": {"anyOf": [_given("pool", _STRING), _placement(pin_pool_id=_STRING)]},
+        },
+        {"if": _given("determinism", {"const": "strict"}), "then": _given("seed", {"type": "integer"})},
+    ]
+
+
 class TaskRequest(BaseModel):
     """The body of POST /v1/tasks; names follow the wire contract (snake_case)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_task_request_rules)
 
     task_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=NAME)
     pool: str | None = None
     model_ref: str | None = None
     engine: Engine | None = Field(default=None, description="Only pools running this engine.")
-    workload: Literal["completion", "embedding", "rerank"] = "completion"
+    workload: Literal["completion", "embedding", "rerank"] = Field(
+        default="completion",
+        description="Only completion is served; embedding and rerank are reserved (refused).",
+        json_schema_extra={"enum": ["completion"]},
+    )
     prompt: str | None = Field(default=None, min_length=1)
     inputs: list[Annotated[str, Field(min_length=1)]] | None = Field(
         default=None,
         min_length=1,
         description="The prompt as a one-item list (several are for embedding/rerank).",
+        json_schema_extra={"maxItems": 1},
     )
     ctx: int | None = Field(
         default=None, ge=1, description="Context tokens the task needs (prompt + output)."
@@ -78,7 +117,9 @@ class TaskRequest(BaseModel):
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
     stop: list[str] = Field(default_factory=list, max_length=16)
-    sampler_profile_version: str | None = None
+    sampler_profile_version: str | None = Field(
+        default=None, json_schema_extra={"enum": [SAMPLER_PROFILE_VERSION, None]}
+    )
     kv_hint: Literal["reuse", "cold"] | None = Field(
         default=None, description="cold: do not reuse a cached prompt prefix (llama.cpp only)."
     )

@@ -9,6 +9,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from pydantic.alias_generators import to_camel
 
 API_VERSION: Final = "llorch.dev/v1"
+# What a URL llorch fetches from or probes must start with (JSON Schema for `startswith` http(s)).
+HTTP_URL: Final = "^https?://"
 
 # RFC 1123 label, as Kubernetes names are, so the same documents can become custom resources.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -42,7 +44,17 @@ DnsLabel = Annotated[
     AfterValidator(_dns_label),
     WithJsonSchema({"type": "string", "pattern": _DNS_LABEL.pattern, "maxLength": 63}),
 ]
-Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Labels = Annotated[
+    dict[str, str],
+    AfterValidator(_labels),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": _LABEL_KEY.pattern},
+            "additionalProperties": {"type": "string", "pattern": _LABEL_VALUE.pattern},
+        }
+    ),
+]
 
 
 class Spec(BaseModel):

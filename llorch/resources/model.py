@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from llorch.resources.meta import API_VERSION, ObjectMeta, Spec
+from llorch.resources.meta import API_VERSION, HTTP_URL, ObjectMeta, Spec
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -19,7 +19,9 @@ def _digest(value: str) -> str:
     return value
 
 
-Digest = Annotated[str, AfterValidator(_digest)]
+Digest = Annotated[
+    str, AfterValidator(_digest), WithJsonSchema({"type": "string", "pattern": _DIGEST.pattern})
+]
 
 
 class Lifecycle(StrEnum):
@@ -33,19 +35,35 @@ class Builtin(StrEnum):
     TINY_LLAMA = "tiny-llama"
 
 
+_SOURCES = ("path", "url", "builtin")
+
+
+def _exactly_one_source(schema: dict[str, Any]) -> None:
+    """`_exactly_one` in the generated JSON Schema: one source given, the others absent or null."""
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in _SOURCES
+    ]
+
+
 class ModelSource(Spec):
     """Exactly one of path, url or builtin."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one_source)
 
     path: str | None = Field(
         default=None,
         description="Local file; '~' and $VARS expand; relative paths are relative to the manifest's folder.",
     )
-    url: str | None = Field(default=None, description="http(s) URL, downloaded once into the cache.")
+    url: str | None = Field(
+        default=None,
+        description="http(s) URL, downloaded once into the cache.",
+        json_schema_extra={"pattern": HTTP_URL},
+    )
     builtin: Builtin | None = Field(default=None, description="Weights llorch generates itself.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ModelSource:
-        given = [name for name in ("path", "url", "builtin") if getattr(self, name) is not None]
+        given = [name for name in _SOURCES if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"exactly one of path, url, builtin must be set (got {given or 'none'})")
         if self.url is not None and not self.url.startswith(("http://", "https://")):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from llorch.resources.meta import API_VERSION, DnsLabel, ObjectMeta, Spec
+from llorch.resources.meta import API_VERSION, HTTP_URL, DnsLabel, ObjectMeta, Spec
+
+MAX_GPUS = 16
 
 
 class Engine(StrEnum):
@@ -17,8 +19,23 @@ class Engine(StrEnum):
     TRITON = "triton"
 
 
+def _pins_cover_count_schema(schema: dict[str, Any]) -> None:
+    """`_pins_cover_count` in the generated JSON Schema, which cannot compare a count with a length:
+    no pins, or a count of at most 1, or for some k a count of at most k and at least k pins."""
+    schema["anyOf"] = [
+        {"properties": {"devices": {"maxItems": 0}}},
+        {"properties": {"count": {"maximum": 1}}},
+        *(
+            {"properties": {"count": {"maximum": k}, "devices": {"minItems": k}}}
+            for k in range(2, MAX_GPUS + 1)
+        ),
+    ]
+
+
 class GpuNeeds(Spec):
-    count: int = Field(default=0, ge=0, le=16, description="GPUs per replica; 0 runs on the CPU.")
+    model_config = ConfigDict(json_schema_extra=_pins_cover_count_schema)
+
+    count: int = Field(default=0, ge=0, le=MAX_GPUS, description="GPUs per replica; 0 runs on the CPU.")
     vram_mib: int | None = Field(
         default=None,
         ge=1,
@@ -45,7 +62,9 @@ class GpuNeeds(Spec):
 class Endpoint(Spec):
     """An engine someone else runs: probed, never spawned."""
 
-    url: str = Field(description="Base URL, e.g. http://192.168.1.20:8000")
+    url: str = Field(
+        description="Base URL, e.g. http://192.168.1.20:8000", json_schema_extra={"pattern": HTTP_URL}
+    )
     served_model: str | None = Field(
         default=None, description="The model's name on that server; the Pool's model name when unset."
     )
@@ -69,7 +88,20 @@ class CapabilityOverrides(Spec):
     chat: bool | None = Field(default=None, description="Whether the model has a chat template worth using.")
 
 
+def _endpoint_is_not_spawned_schema(schema: dict[str, Any]) -> None:
+    """`_endpoint_is_not_spawned` in the generated JSON Schema."""
+    schema["if"] = {"required": ["endpoint"], "properties": {"endpoint": {"type": "object"}}}
+    schema["then"] = {
+        "properties": {
+            "engineArgs": {"maxItems": 0},
+            "gpus": {"properties": {"count": {"const": 0}}},
+        }
+    }
+
+
 class PoolSpec(Spec):
+    model_config = ConfigDict(json_schema_extra=_endpoint_is_not_spawned_schema)
+
     model: DnsLabel = Field(description="Name of the Model this pool serves.")
     engine: Engine = Engine.LLAMACPP
     replicas: int = Field(default=1, ge=0, le=64)

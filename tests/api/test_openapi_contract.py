@@ -339,9 +339,14 @@ def test_every_response_carries_the_correlation_id(doc: dict[str, Any]) -> None:
             assert "X-Correlation-Id" in response.get("headers", {}), f"{method.upper()} {path} {status}"
 
 
-def test_only_the_open_paths_skip_auth(doc: dict[str, Any]) -> None:
-    assert {"bearerAuth", "apiKey"} == set(doc["components"]["securitySchemes"])
-    assert doc["security"] == [{"bearerAuth": []}, {"apiKey": []}]
+def test_security_is_what_the_middleware_enforces(doc: dict[str, Any]) -> None:
+    schemes = doc["components"]["securitySchemes"]
+    assert {"bearerAuth", "apiKey"} == set(schemes)
+    assert (schemes["bearerAuth"]["type"], schemes["bearerAuth"]["scheme"]) == ("http", "bearer")
+    assert (schemes["apiKey"]["in"], schemes["apiKey"]["name"]) == ("header", "X-API-Key")
+    # `{}`: no credentials, the loopback no-token mode, which llorchd's default config allows.
+    assert doc["security"] == [{"bearerAuth": []}, {"apiKey": []}, {}]
+    assert ServerConfig().auth.allow_unauthenticated_loopback
     open_paths = {path for path, _, _, operation in operations(doc) if operation.get("security") == []}
     assert open_paths == set(OPEN_PATHS)
 
@@ -672,3 +677,130 @@ def test_control_plane_answers_match(
     result = api.client.simulate_request(method.upper(), target, query_string=query or None, json=body)
     assert result.status_code < 500, result.text
     check(doc, registry, result, path, method)
+
+
+# -- what the document calls valid is what the server takes ---------------------------------------------
+#
+# Bodies the server refuses (400) before anything runs, and bodies it admits: the document says the
+# same of each. The two rules that compare values (`max_tokens` within `ctx`; in pin mode `pool`
+# equal to `placement.pin_pool_id`) are the document's prose, not its schema.
+
+REFUSED_TASKS = [
+    {"prompt": "hi"},
+    {"pool": "demo"},
+    {"pool": "demo", "prompt": None, "inputs": None},
+    {"pool": "demo", "prompt": "hi", "inputs": ["hi"]},
+    {"pool": "demo", "inputs": ["one", "two"]},
+    {"pool": "demo", "inputs": [""]},
+    {"pool": "demo", "prompt": ""},
+    {"pool": "demo", "workload": "embedding", "prompt": "hi"},
+    {"pool": "demo", "prompt": "hi", "sampler_profile_version": "v9"},
+    {"model_ref": "tiny", "prompt": "hi", "placement": {"mode": "pin"}},
+    # Outside pin mode routing does not read pin_pool_id: the task names no pool.
+    {"prompt": "hi", "placement": {"pin_pool_id": "demo"}},
+    {"pool": "demo", "prompt": "hi", "determinism": "strict"},
+]
+ADMITTED_TASKS = [
+    {"pool": "demo", "prompt": "hi"},
+    {"pool": "demo", "prompt": None, "inputs": ["hi"]},
+    {"model_ref": "tiny", "prompt": "hi"},
+    {"prompt": "hi", "placement": {"mode": "pin", "pin_pool_id": "demo"}},
+    {"pool": "demo", "prompt": "hi", "placement": {"mode": "pin", "pin_pool_id": "demo"}},
+    {"pool": "demo", "prompt": "hi", "determinism": "strict", "seed": 1},
+    {"pool": "demo", "prompt": "hi", "sampler_profile_version": "v1", "ctx": 256, "max_tokens": 256},
+]
+HI = [{"role": "user", "content": "hi"}]
+REFUSED_OPENAI = [
+    ("/v1/completions", {"model": "demo", "prompt": ""}),
+    ("/v1/completions", {"model": "demo", "prompt": []}),
+    ("/v1/completions", {"model": "demo", "prompt": ["one", "two"]}),
+    ("/v1/completions", {"model": "demo", "prompt": "hi", "n": 2}),
+    ("/v1/completions", {"model": "demo", "prompt": "hi", "echo": True}),
+    ("/v1/completions", {"model": "demo", "prompt": "hi", "stream_options": {"include_usage": True}}),
+    ("/v1/completions", {"model": "demo", "prompt": "hi", "stop": ["a", "b", "c", "d", "e"]}),
+    ("/v1/chat/completions", {"model": "demo", "messages": HI, "response_format": {}}),
+    ("/v1/chat/completions", {"model": "demo", "messages": HI, "tools": [{"type": "function"}]}),
+    ("/v1/chat/completions", {"model": "demo", "messages": HI, "logprobs": True}),
+]
+ACCEPTED_OPENAI = [
+    ("/v1/completions", {"model": "demo", "prompt": ["hi"], "n": 1, "echo": False, "logit_bias": {}}),
+    ("/v1/completions", {"model": "demo", "prompt": "hi", "stream": True, "stream_options": {}}),
+    ("/v1/chat/completions", {"model": "demo", "messages": HI, "response_format": {"type": "text"}}),
+    ("/v1/chat/completions", {"model": "demo", "messages": HI, "tool_choice": "none", "tools": []}),
+]
+OPENAI_SCHEMAS = {"/v1/completions": "CompletionBody", "/v1/chat/completions": "ChatBody"}
+
+POOL_DOC = {"apiVersion": "llorch.dev/v1", "kind": "Pool", "metadata": {"name": "p"}, "spec": {"model": "m"}}
+MODEL_DOC = {"apiVersion": "llorch.dev/v1", "kind": "Model", "metadata": {"name": "m"}, "spec": {}}
+REFUSED_MANIFESTS: list[Any] = [
+    "just text",
+    ["a", "list"],
+    {**POOL_DOC, "kind": {"not": "a string"}},
+    {key: value for key, value in POOL_DOC.items() if key != "apiVersion"},
+    {**MODEL_DOC, "spec": {"source": {}}},
+    {**MODEL_DOC, "spec": {"source": {"builtin": "tiny-llama", "path": "/m.gguf"}}},
+    {**MODEL_DOC, "spec": {"source": {"url": "ftp://example.com/m.gguf"}}},
+    {**MODEL_DOC, "spec": {"source": {"path": "/m.gguf"}, "digest": "md5:00"}},
+    {**POOL_DOC, "spec": {"model": "m", "gpus": {"count": 3, "devices": [0, 1]}}},
+    {**POOL_DOC, "spec": {"model": "m", "endpoint": {"url": "http://h:1"}, "engineArgs": ["-x"]}},
+    {**POOL_DOC, "spec": {"model": "m", "endpoint": {"url": "http://h:1"}, "gpus": {"count": 1}}},
+    {**POOL_DOC, "spec": {"model": "m", "endpoint": {"url": "h:1"}}},
+    {**POOL_DOC, "metadata": {"name": "p", "labels": {"bad key!": "x"}}},
+]
+ACCEPTED_MANIFESTS = [
+    *yaml.safe_load_all(MANIFESTS),
+    {**MODEL_DOC, "spec": {"source": {"url": "https://example.com/m.gguf", "path": None}}},
+    {**POOL_DOC, "spec": {"model": "m", "gpus": {"count": 2, "devices": [0, 1, 2]}}},
+    {**POOL_DOC, "spec": {"model": "m", "endpoint": {"url": "http://h:1"}, "gpus": {"count": 0}}},
+]
+
+
+def valid(registry: referencing.Registry[Any], instance: Any, pointer: str) -> bool:
+    schema = {"$ref": f"{DOC_URI}#{pointer}"}
+    return jsonschema.Draft202012Validator(schema, registry=registry).is_valid(instance)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"), [(b, 400) for b in REFUSED_TASKS] + [(b, 202) for b in ADMITTED_TASKS]
+)
+def test_task_bodies_the_server_refuses_are_the_ones_the_document_does(
+    api: Api, doc: dict[str, Any], registry: referencing.Registry[Any], body: dict[str, Any], status: int
+) -> None:
+    apply_manifests(api, doc, registry)
+    add_replica(api)
+    result = api.client.simulate_post("/v1/tasks", json=body)
+    assert result.status_code == status, result.text
+    assert valid(registry, body, "/components/schemas/TaskRequest") == (status == 202)
+
+
+@pytest.mark.parametrize(("path", "body"), REFUSED_OPENAI)
+def test_openai_bodies_the_server_refuses_the_document_refuses(
+    api: Api, registry: referencing.Registry[Any], path: str, body: dict[str, Any]
+) -> None:
+    result = api.client.simulate_post(path, json=body)
+    assert result.status_code == 400, result.text
+    assert not valid(registry, body, f"/components/schemas/{OPENAI_SCHEMAS[path]}")
+
+
+@pytest.mark.parametrize(("path", "body"), ACCEPTED_OPENAI)
+def test_openai_bodies_llorch_takes_are_valid(
+    registry: referencing.Registry[Any], path: str, body: dict[str, Any]
+) -> None:
+    # Not sent: with no dispatcher running, an admitted completion would wait for ever.
+    assert valid(registry, body, f"/components/schemas/{OPENAI_SCHEMAS[path]}")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "status"), [(m, 400) for m in REFUSED_MANIFESTS] + [(m, 200) for m in ACCEPTED_MANIFESTS]
+)
+def test_manifests_the_server_refuses_are_the_ones_the_document_does(
+    api: Api, registry: referencing.Registry[Any], manifest: Any, status: int
+) -> None:
+    result = api.client.simulate_post(
+        "/v1/manifests",
+        body=yaml.safe_dump(manifest),
+        query_string="dryRun=true",
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert result.status_code == status, result.text
+    assert valid(registry, manifest, "/components/schemas/ManifestDocument") == (status == 200)
