@@ -19,7 +19,11 @@ from pydantic.alias_generators import to_camel
 def to_datetime(value: Any) -> Any:
     """Epoch seconds (what status held before RFC 3339) or any datetime, as an aware UTC datetime."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError) as error:
+            # Raised as ValueError, pydantic reports it as this field's validation error.
+            raise ValueError(f"epoch seconds out of range: {value}") from error
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return value

@@ -1,11 +1,32 @@
-"""The API's JSON shapes as llorchd answers them, shared by the rendering and the llorchctl tests."""
+"""The API's JSON shapes as llorchd answers them, shared by the rendering and the llorchctl tests.
+
+Times are RFC 3339 text, as llorchd sends them; OLDER_POOL is POOL as an llorchd from before that
+sent it (epoch seconds), and FUTURE_POOL a status this llorchctl cannot fully read (a newer one)."""
 
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
 
+from llorch.resources.status import rfc3339, stamp
+
 NOW = 1_700_000_000.0
+
+
+def iso(epoch_seconds: float) -> str:
+    """A moment as llorchd writes it on the wire: `2023-11-14T22:13:20Z`."""
+    return rfc3339(stamp(epoch_seconds))
+
+
+def condition(type_: str, status: str, reason: str, message: str = "", *, at: float = NOW) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": iso(at),
+    }
 
 
 POOL: dict[str, Any] = {
@@ -36,27 +57,28 @@ POOL: dict[str, Any] = {
                 "status": "False",
                 "reason": "ReplicasNotReady",
                 "message": "1 of 2 replicas ready",
-                "lastTransitionTime": NOW - 90,
+                "lastTransitionTime": iso(NOW - 90),
             },
             {
                 "type": "Progressing",
                 "status": "False",
                 "reason": "Stable",
                 "message": "",
-                "lastTransitionTime": NOW - 600,
+                "lastTransitionTime": iso(NOW - 600),
             },
             {
                 "type": "Degraded",
                 "status": "True",
                 "reason": "CrashLoopBackOff",
                 "message": "demo-1 exited 3 times in a row: exit code 1",
-                "lastTransitionTime": NOW - 30,
+                "lastTransitionTime": iso(NOW - 30),
             },
         ],
         "replicaStatuses": [
             {
                 "id": "demo-0",
                 "index": 0,
+                "revision": "7c1e9a20",
                 "phase": "Ready",
                 "pid": 4242,
                 "port": 41001,
@@ -65,8 +87,8 @@ POOL: dict[str, Any] = {
                 "lastExit": None,
                 "lastError": None,
                 "logTail": ["main: server is listening on http://127.0.0.1:41001"],
-                "startedAt": NOW - 3 * 3600,
-                "readyAt": NOW - 3 * 3600 + 4,
+                "startedAt": iso(NOW - 3 * 3600),
+                "readyAt": iso(NOW - 3 * 3600 + 4),
                 "logPath": "/var/lib/llorch/logs/demo-0.log",
                 "slotsBusy": 1,
                 "slots": 4,
@@ -74,18 +96,19 @@ POOL: dict[str, Any] = {
             {
                 "id": "demo-1",
                 "index": 1,
+                "revision": "7c1e9a20",
                 "phase": "BackOff",
                 "pid": None,
                 "port": 41002,
                 "url": "http://127.0.0.1:41002",
                 "restarts": 3,
-                "lastExit": 1,
+                "lastExit": "1",
                 "lastError": "exited with code 1\nbefore becoming ready",
                 "logTail": [
                     "llama_model_load: error loading model",
                     "main: exiting due to model loading error",
                 ],
-                "startedAt": NOW - 20,
+                "startedAt": iso(NOW - 20),
                 "readyAt": None,
                 "logPath": "/var/lib/llorch/logs/demo-1.log",
                 "slotsBusy": 0,
@@ -100,16 +123,16 @@ POOL: dict[str, Any] = {
             "reason": "Started",
             "message": "started replica demo-0 on port 41001",
             "count": 1,
-            "firstTimestamp": NOW - 3 * 3600,
-            "lastTimestamp": NOW - 3 * 3600,
+            "firstTimestamp": iso(NOW - 3 * 3600),
+            "lastTimestamp": iso(NOW - 3 * 3600),
         },
         {
             "type": "Warning",
             "reason": "BackOff",
             "message": "restarting failed replica demo-1",
             "count": 5,
-            "firstTimestamp": NOW - 150,
-            "lastTimestamp": NOW - 10,
+            "firstTimestamp": iso(NOW - 150),
+            "lastTimestamp": iso(NOW - 10),
         },
     ],
 }
@@ -136,7 +159,7 @@ MODEL: dict[str, Any] = {
                 "status": "True",
                 "reason": "Resolved",
                 "message": "weights at /home/me/.cache/llorch/models/tiny-llama.gguf",
-                "lastTransitionTime": NOW - 7200,
+                "lastTransitionTime": iso(NOW - 7200),
             }
         ],
     },
@@ -311,6 +334,69 @@ BROKEN = {
     "field": "spec.replicas",
     "message": "Input should be greater than or equal to 0",
     "key": "Pool/demo",
+}
+
+
+_TIMES = ("lastTransitionTime", "startedAt", "readyAt", "drainDeadline", "firstTimestamp", "lastTimestamp")
+
+
+def with_epoch_times(value: Any) -> Any:
+    """`value` with every time as epoch seconds: what an llorchd from before RFC 3339 sent."""
+    if isinstance(value, list):
+        return [with_epoch_times(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: datetime.fromisoformat(item).timestamp()
+        if key in _TIMES and isinstance(item, str)
+        else with_epoch_times(item)
+        for key, item in value.items()
+    }
+
+
+OLDER_POOL: dict[str, Any] = with_epoch_times(POOL)
+
+
+# A newer llorchd's answer: `draining` as an object, a condition status, a replica phase and a
+# rollout this version does not know, a field it has never heard of, and an event type it cannot
+# show. Each field that does not validate reads as not sent; the rest shows.
+FUTURE_POOL: dict[str, Any] = {
+    **copy.deepcopy(POOL),
+    "metadata": {"name": "future", "labels": {}, "annotations": {}},
+    "status": {
+        "observedGeneration": 3,
+        "replicas": 2,
+        "readyReplicas": 1,
+        "slotsTotal": 4,
+        "slotsBusy": 1,
+        "draining": {"requestedBy": "admin"},
+        "placement": {"strategy": "spread"},
+        "rollout": {"strategy": "canary", "step": 1},
+        "conditions": [
+            condition("Ready", "Partly", "ReplicasNotReady", "1 of 2 replicas ready", at=NOW - 90),
+        ],
+        "replicaStatuses": [
+            {"id": "future-0", "index": 0, "revision": "9d0b", "phase": "Hibernating", "port": 41003},
+        ],
+    },
+    "events": [
+        {
+            "type": "Critical",
+            "reason": "Overheated",
+            "message": "GPU0 at 95 C",
+            "count": 1,
+            "firstTimestamp": iso(NOW - 20),
+            "lastTimestamp": iso(NOW - 20),
+        },
+        {
+            "type": "Normal",
+            "reason": "Started",
+            "message": "started replica future-0 on port 41003",
+            "count": 1,
+            "firstTimestamp": iso(NOW - 60),
+            "lastTimestamp": iso(NOW - 60),
+        },
+    ],
 }
 
 

@@ -6,20 +6,24 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from llorch.cli.render.tables import model_source, selector_text
+from llorch.cli.render.tables import desired_replicas, model_source, selector_text
 from llorch.cli.render.values import (
     NONE,
     Obj,
     age,
+    conditions_of,
     dicts,
     error_line,
+    events_of,
     fields,
     gpu_list,
     human_duration,
     human_size,
     integer,
     mapping_text,
+    model_status,
     name_of,
+    pool_status,
     section,
     spec_of,
     status_of,
@@ -29,6 +33,7 @@ from llorch.cli.render.values import (
     timestamp,
     where,
 )
+from llorch.resources.status import Condition, EventView, PoolStatus, ReplicaStatus
 
 LOG_TAIL_LINES = 20
 
@@ -64,7 +69,8 @@ def gpus_text(gpus: Any) -> str:
 
 
 def drain_text(deadline: Any, now: float) -> str:
-    """`yes (deadline in 45s)`, `yes (deadline passed 3s ago)`; the deadline is unix seconds."""
+    """`yes (deadline in 45s)`, `yes (deadline passed 3s ago)`; the deadline is a moment (see
+    `timestamp`), `yes` alone when there is none."""
     at = timestamp(deadline)
     if at is None:
         return "yes"
@@ -73,16 +79,16 @@ def drain_text(deadline: Any, now: float) -> str:
     return f"yes (deadline passed {human_duration(now - at)} ago)"
 
 
-def _context_text(spec: Obj, status: Obj) -> str:
+def _context_text(spec: Obj, status: PoolStatus) -> str:
     line = f"{text(spec.get('context'))} tokens per slot"
-    given = [c for r in status.get("replicaStatuses") or [] if isinstance(c := r.get("context"), int)]
+    given = [r.context for r in status.replica_statuses if r.context is not None]
     if given and min(given) < integer(spec.get("context")):
         line += f" (the engine gives {min(given)})"
     return line
 
 
 def _pool_body(obj: Obj, now: float) -> list[str]:
-    spec, status = spec_of(obj), status_of(obj)
+    spec, status = spec_of(obj), pool_status(obj)
     endpoint = sub(spec, "endpoint")
     pairs = [
         ("Model", text(spec.get("model"))),
@@ -98,68 +104,63 @@ def _pool_body(obj: Obj, now: float) -> list[str]:
     pairs.append(("Startup Timeout", f"{text(spec.get('startupTimeoutSeconds'))}s"))
     if spec.get("costPer1kTokens"):
         pairs.append(("Cost per 1k Tokens", text(spec["costPer1kTokens"])))
-    total, busy = integer(status.get("slotsTotal")), integer(status.get("slotsBusy"))
+    total, busy = status.slots_total, status.slots_busy or 0
     state = [
-        (
-            "Ready",
-            f"{integer(status.get('readyReplicas'))}/{integer(status.get('replicas', spec.get('replicas')))}",
-        ),
+        ("Ready", f"{status.ready_replicas}/{desired_replicas(status, spec)}"),
         ("Slots", f"{total - busy} free of {total}"),
     ]
-    if status.get("blockedBy"):
-        state.append(("Blocked By", str(status["blockedBy"])))
-    if status.get("vramEstimate"):
-        state.append(("VRAM estimate", text(status["vramEstimate"])))
-    if status.get("draining") is True:
-        state.append(("Draining", drain_text(status.get("drainDeadline"), now)))
-    rollout = sub(status, "rollout")
-    if rollout.get("failedRevision"):
-        failed = f"failed revision {rollout['failedRevision']}"
-        state.append(("Rollout", f"{failed}: {rollout['message']}" if rollout.get("message") else failed))
-    state.append(("Observed Generation", text(status.get("observedGeneration"))))
+    if status.blocked_by:
+        state.append(("Blocked By", status.blocked_by))
+    if status.vram_estimate:
+        state.append(("VRAM estimate", text(status.vram_estimate)))
+    if status.draining:
+        state.append(("Draining", drain_text(status.drain_deadline, now)))
+    rollout = status.rollout
+    if rollout is not None and rollout.failed_revision:
+        failed = f"failed revision {rollout.failed_revision}"
+        state.append(("Rollout", f"{failed}: {rollout.message}" if rollout.message else failed))
+    # Generations start at 1: 0 is a status no controller has written.
+    state.append(("Observed Generation", text(status.observed_generation or None)))
     lines = ["Spec:", *fields(pairs, "  "), "Status:", *fields(state, "  ")]
-    lines += _conditions(status, now)
-    replicas = dicts(status.get("replicaStatuses"))
+    lines += _conditions(status.conditions, now)
+    replicas = status.replica_statuses
     rows = [
         [
-            text(r.get("id")),
-            text(r.get("phase")),
-            gpu_list(r.get("gpus")),
-            text(r.get("pid")),
-            text(r.get("port")),
-            str(integer(r.get("restarts"))),
-            text(r.get("lastExit")),
-            text(r.get("lastError")),
+            text(r.id),
+            r.phase,
+            gpu_list(r.gpus),
+            text(r.pid),
+            text(r.port),
+            str(r.restarts),
+            text(r.last_exit),
+            text(r.last_error),
         ]
         for r in replicas
     ]
     headers = ["ID", "PHASE", "GPUS", "PID", "PORT", "RESTARTS", "LAST-EXIT", "LAST-ERROR"]
     lines += section("Replicas", table(headers, rows, "  ") if rows else [])
     lines += [
-        f"  {text(r.get('id'))} pending: {text(r['reason'])}"
-        for r in replicas
-        if str(r.get("phase")).lower() == "pending" and r.get("reason")
+        f"  {text(r.id)} pending: {text(r.reason)}" for r in replicas if r.phase == "Pending" and r.reason
     ]
     for replica in replicas:
         lines += _log_tail(replica)
     return lines
 
 
-def _crashing(replica: Obj) -> bool:
-    phase = replica.get("phase")
-    return phase == "BackOff" or (phase != "Ready" and bool(replica.get("lastError")))
+def _crashing(replica: ReplicaStatus) -> bool:
+    return replica.phase == "BackOff" or (replica.phase != "Ready" and bool(replica.last_error))
 
 
-def _log_tail(replica: Obj) -> list[str]:
-    tail = [str(line) for line in replica.get("logTail") or []][-LOG_TAIL_LINES:]
+def _log_tail(replica: ReplicaStatus) -> list[str]:
+    tail = replica.log_tail[-LOG_TAIL_LINES:]
     if not _crashing(replica) or not tail:
         return []
-    where = f" ({replica['logPath']})" if replica.get("logPath") else ""
-    return [f"Last log lines of {text(replica.get('id'))}{where}:", *(f"  {line}" for line in tail)]
+    where = f" ({replica.log_path})" if replica.log_path else ""
+    return [f"Last log lines of {text(replica.id)}{where}:", *(f"  {line}" for line in tail)]
 
 
 def _model_body(obj: Obj, now: float) -> list[str]:
-    spec, status = spec_of(obj), status_of(obj)
+    spec, status = spec_of(obj), model_status(obj)
     pairs = [
         ("Source", model_source(spec)),
         ("Format", text(spec.get("format"))),
@@ -171,21 +172,27 @@ def _model_body(obj: Obj, now: float) -> list[str]:
         for label, key in (("Signature", "signature"), ("SBOM", "sbom"))
         if spec.get(key)
     ]
-    digest = text(status.get("digest"))
-    if status.get("digest"):
-        digest += " (verified)" if status.get("digestVerified") is True else " (not verified)"
-    trust = text(status.get("trust"))
-    if status.get("trustWarning"):
-        trust += f" ({status['trustWarning']})"
+    digest = text(status.digest)
+    if status.digest:
+        digest += " (verified)" if status.digest_verified is True else " (not verified)"
+    trust = text(status.trust)
+    if status.trust_warning:
+        trust += f" ({status.trust_warning})"
     state = [
-        ("Lifecycle", text(status.get("lifecycle"))),
-        ("Resolved Path", text(status.get("resolvedPath"))),
-        ("Size", human_size(status.get("sizeBytes"))),
+        ("Lifecycle", text(status.lifecycle)),
+        ("Resolved Path", text(status.resolved_path)),
+        ("Size", human_size(status.size_bytes)),
         ("Digest", digest),
         ("Trust", trust),
-        ("Observed Generation", text(status.get("observedGeneration"))),
+        ("Observed Generation", text(status.observed_generation or None)),
     ]
-    return ["Spec:", *fields(pairs, "  "), "Status:", *fields(state, "  "), *_conditions(status, now)]
+    return [
+        "Spec:",
+        *fields(pairs, "  "),
+        "Status:",
+        *fields(state, "  "),
+        *_conditions(status.conditions, now),
+    ]
 
 
 def _policy_body(obj: Obj, now: float) -> list[str]:
@@ -207,39 +214,26 @@ def _policy_body(obj: Obj, now: float) -> list[str]:
     ]
     state = [(key, text(value)) for key, value in status.items() if key != "conditions"]
     lines = ["Spec:", *fields(pairs, "  "), *section("Status", fields(state, "  ") if state else [])]
-    return lines + (_conditions(status, now) if "conditions" in status else [])
+    return lines + (_conditions(conditions_of(status["conditions"]), now) if "conditions" in status else [])
 
 
-def _conditions(status: Obj, now: float) -> list[str]:
+def _conditions(conditions: list[Condition], now: float) -> list[str]:
     rows = [
-        [
-            text(c.get("type")),
-            text(c.get("status")),
-            text(c.get("reason")),
-            text(c.get("message")),
-            age(c.get("lastTransitionTime"), now),
-        ]
-        for c in dicts(status.get("conditions"))
+        [text(c.type), c.status, text(c.reason), text(c.message), age(c.last_transition_time, now)]
+        for c in conditions
     ]
     return section(
         "Conditions", table(["TYPE", "STATUS", "REASON", "MESSAGE", "AGE"], rows, "  ") if rows else []
     )
 
 
-def _event_age(event: Obj, now: float) -> str:
-    count = integer(event.get("count"))
-    if count > 1:
-        return (
-            f"{age(event.get('lastTimestamp'), now)} (x{count} over {age(event.get('firstTimestamp'), now)})"
-        )
-    return age(event.get("lastTimestamp") or event.get("firstTimestamp"), now)
+def _event_age(event: EventView, now: float) -> str:
+    last = age(event.last_timestamp, now)
+    return f"{last} (x{event.count} over {age(event.first_timestamp, now)})" if event.count > 1 else last
 
 
 def _events(obj: Obj, now: float) -> list[str]:
-    rows = [
-        [text(e.get("type")), text(e.get("reason")), _event_age(e, now), text(e.get("message"))]
-        for e in dicts(obj.get("events"))
-    ]
+    rows = [[e.type, text(e.reason), _event_age(e, now), text(e.message)] for e in events_of(obj)]
     return section("Events", table(["TYPE", "REASON", "AGE", "MESSAGE"], rows, "  ") if rows else [])
 
 

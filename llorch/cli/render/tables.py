@@ -9,81 +9,83 @@ from llorch.cli.render.values import (
     NONE,
     UNKNOWN,
     Obj,
-    condition_of,
     dicts,
     error_line,
     human_duration,
     human_size,
     integer,
-    is_true,
+    model_status,
     name_of,
+    pool_status,
     spec_of,
-    status_of,
     sub,
     table,
     text,
     timestamp,
+    was_sent,
 )
+from llorch.resources.status import ModelStatus, PoolStatus, condition, is_true
 
 
-def pool_status(obj: Obj) -> str:
+def status_cell(status: PoolStatus, errors: list[Obj]) -> str:
     """The STATUS column: the most urgent thing first, as kubectl shows CrashLoopBackOff over Running."""
-    status = status_of(obj)
-    if obj.get("errors"):
+    if errors:
         return "ManifestError"
-    if status.get("draining") is True:
+    if status.draining:
         # Asked for by a person, so it outranks whatever the stopping replicas look like.
-        return "Drained" if integer(status.get("readyReplicas")) == 0 else "Draining"
-    if status.get("blockedBy"):
-        return str(status["blockedBy"])
-    degraded = condition_of(status, "Degraded")
-    if is_true(degraded):
-        return str((degraded or {}).get("reason") or "Degraded")
-    if is_true(condition_of(status, "Ready")):
+        return "Drained" if status.ready_replicas == 0 else "Draining"
+    if status.blocked_by:
+        return status.blocked_by
+    degraded = condition(status.conditions, "Degraded")
+    if degraded is not None and degraded.is_true:
+        return degraded.reason or "Degraded"
+    if is_true(status.conditions, "Ready"):
         return "Ready"
     return "Progressing"
 
 
-def pool_message(obj: Obj) -> str:
-    errors = dicts(obj.get("errors"))
+def message_cell(status: PoolStatus, errors: list[Obj]) -> str:
     if errors:
         return error_line(errors[0])
-    status = status_of(obj)
     for kind, wanted in (("Degraded", "True"), ("Ready", "False"), ("Progressing", "True")):
-        condition = condition_of(status, kind)
-        if condition is not None and condition.get("status") == wanted and condition.get("message"):
-            return str(condition["message"])
+        found = condition(status.conditions, kind)
+        if found is not None and found.status == wanted and found.message:
+            return found.message
     return ""
 
 
-def pool_age(obj: Obj, now: float) -> str:
-    status = status_of(obj)
-    moments = [c.get("lastTransitionTime") for c in dicts(status.get("conditions"))]
-    moments += [r.get("startedAt") for r in dicts(status.get("replicaStatuses"))]
+def pool_age(status: PoolStatus, now: float) -> str:
+    """The oldest moment the status knows: a condition's last transition or a replica's start."""
+    moments = [c.last_transition_time for c in status.conditions]
+    moments += [r.started_at for r in status.replica_statuses if r.started_at is not None]
     known = [t for t in map(timestamp, moments) if t is not None]
     return human_duration(now - min(known)) if known else UNKNOWN
 
 
+def desired_replicas(status: PoolStatus, spec: Obj) -> int:
+    """What status says is wanted; the spec's count for a pool whose status never said."""
+    return status.replicas if was_sent(status, "replicas") else integer(spec.get("replicas"))
+
+
 def _pool_row(obj: Obj, wide: bool, now: float) -> list[str]:
-    spec, status = spec_of(obj), status_of(obj)
-    desired = status.get("replicas", spec.get("replicas"))
-    total, busy = integer(status.get("slotsTotal")), integer(status.get("slotsBusy"))
+    spec, status, errors = spec_of(obj), pool_status(obj), dicts(obj.get("errors"))
+    total, busy = status.slots_total, status.slots_busy or 0
     row = [
         name_of(obj),
         text(spec.get("model")),
         text(spec.get("engine")),
-        f"{integer(status.get('readyReplicas'))}/{integer(desired)}",
+        f"{status.ready_replicas}/{desired_replicas(status, spec)}",
         f"{total - busy}/{total}",
-        pool_status(obj),
-        pool_age(obj, now),
+        status_cell(status, errors),
+        pool_age(status, now),
     ]
     if wide:
-        replicas = dicts(status.get("replicaStatuses"))
-        ports = [str(r["port"]) for r in replicas if r.get("port") is not None]
+        replicas = status.replica_statuses
+        ports = [str(r.port) for r in replicas if r.port is not None]
         row += [
             ",".join(ports) or NONE,
-            str(sum(integer(r.get("restarts")) for r in replicas)),
-            pool_message(obj),
+            str(sum(r.restarts for r in replicas)),
+            message_cell(status, errors),
         ]
     return row
 
@@ -105,22 +107,22 @@ def short_digest(digest: Any, verified: bool) -> str:
     return short + ("✓" if verified else "")
 
 
-def _ready(status: Obj) -> str:
-    ready = condition_of(status, "Ready")
-    return str(ready.get("status", "Unknown")) if ready is not None else "Unknown"
+def _ready(status: ModelStatus) -> str:
+    ready = condition(status.conditions, "Ready")
+    return ready.status if ready is not None else "Unknown"
 
 
 def _model_row(obj: Obj, wide: bool, now: float) -> list[str]:
-    spec, status = spec_of(obj), status_of(obj)
+    spec, status = spec_of(obj), model_status(obj)
     return [
         name_of(obj),
         model_source(spec),
         text(spec.get("format")),
-        text(status.get("lifecycle") or spec.get("lifecycle")),
+        text(status.lifecycle or spec.get("lifecycle")),
         _ready(status),
-        human_size(status.get("sizeBytes")),
-        short_digest(status.get("digest") or spec.get("digest"), status.get("digestVerified") is True),
-        text(status.get("trust")),
+        human_size(status.size_bytes),
+        short_digest(status.digest or spec.get("digest"), status.digest_verified is True),
+        text(status.trust),
     ]
 
 

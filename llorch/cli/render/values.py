@@ -1,18 +1,24 @@
 """Small values: reading the API's JSON defensively, and writing one value as a cell, an age, a size.
 
 Objects are read defensively: a field the daemon did not fill (a pool never reconciled has
-`status: {}`) shows as `<none>` or a zero, never as a crash. Also the layout every view shares:
-kubectl's aligned tables, `Label:  value` fields, titled sections, and whole objects as yaml/json.
+`status: {}`) shows as `<none>` or a zero, never as a crash. Pool and Model status, their
+conditions and events are read once per object into the typed shapes of `llorch.resources.status`;
+what an older or newer llorchd sent that does not fit those shapes reads as not sent. Also the
+layout every view shares: kubectl's aligned tables, `Label:  value` fields, titled sections, and
+whole objects as yaml/json.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import ValidationError
+
+from llorch.resources.status import Condition, EventView, GpuRef, ModelStatus, PoolStatus
 
 Obj = dict[str, Any]
 
@@ -48,20 +54,68 @@ def dicts(value: Any) -> list[Obj]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def condition_of(status: Obj, kind: str) -> Obj | None:
-    return next((c for c in dicts(status.get("conditions")) if c.get("type") == kind), None)
-
-
-def is_true(condition: Obj | None) -> bool:
-    return condition is not None and condition.get("status") == "True"
-
-
 def integer(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+# -- typed status: parsed once per object, never failing -------------------------------------------
+
+StatusShape = TypeVar("StatusShape", PoolStatus, ModelStatus)
+
+
+def typed_status(shape: type[StatusShape], value: Any) -> StatusShape:
+    """An object's `status` as `shape`. Missing or not an object, it reads as empty (never
+    reconciled); a field that does not validate (an older or newer llorchd wrote it) reads as if it
+    had not been sent, so that the rest of the status still shows."""
+    data = dict(value) if isinstance(value, dict) else {}
+    while True:
+        try:
+            return shape.model_validate(data)
+        except ValidationError as error:
+            bad = {e["loc"][0] for e in error.errors() if e["loc"]} & data.keys()
+            if not bad:
+                return shape()
+            data = {key: item for key, item in data.items() if key not in bad}
+
+
+def pool_status(obj: Obj) -> PoolStatus:
+    return typed_status(PoolStatus, obj.get("status"))
+
+
+def model_status(obj: Obj) -> ModelStatus:
+    return typed_status(ModelStatus, obj.get("status"))
+
+
+def was_sent(status: PoolStatus | ModelStatus, field: str) -> bool:
+    """Whether the server gave `field` (one not sent, or not valid, holds its default)."""
+    return field in status.model_fields_set
+
+
+ItemShape = TypeVar("ItemShape", Condition, EventView)
+
+
+def _valid(shape: type[ItemShape], items: Any) -> list[ItemShape]:
+    valid: list[ItemShape] = []
+    for item in dicts(items):
+        try:
+            valid.append(shape.model_validate(item))
+        except ValidationError:
+            continue  # from a newer llorchd, most likely: nothing of it can be shown faithfully
+    return valid
+
+
+def conditions_of(items: Any) -> list[Condition]:
+    """Conditions outside a typed status (a Policy's); those that do not validate are left out."""
+    return _valid(Condition, items)
+
+
+def events_of(obj: Obj) -> list[EventView]:
+    """An object's events; one that does not validate is left out."""
+    return _valid(EventView, obj.get("events"))
 
 
 # -- one value -------------------------------------------------------------------------------------
@@ -94,16 +148,19 @@ def human_duration(seconds: float) -> str:
 
 
 def timestamp(value: Any) -> float | None:
-    """Unix seconds from the API; ISO 8601 text is accepted too, in case a field is sent that way."""
+    """Unix seconds of a moment: a datetime (typed status), RFC 3339 / ISO 8601 text (the wire) or
+    epoch seconds (an older llorchd, artifacts). A moment without a zone is UTC, as on the wire."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value).timestamp()
+            value = datetime.fromisoformat(value)
         except ValueError:
             return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).timestamp()
     return None
 
 
@@ -157,7 +214,9 @@ def gpu_list(gpus: Any) -> str:
     """A replica's GPUs, `0:RTX 3090,1:RTX 3090` (bare indices are fine too); `cpu` when it has none."""
     parts: list[str] = []
     for gpu in gpus if isinstance(gpus, list) else []:
-        if isinstance(gpu, dict):
+        if isinstance(gpu, GpuRef):
+            parts.append(f"{gpu.index}:{short_gpu_name(gpu.name)}" if gpu.name else str(gpu.index))
+        elif isinstance(gpu, dict):
             index, name = text(gpu.get("index")), gpu.get("name")
             parts.append(f"{index}:{short_gpu_name(name)}" if isinstance(name, str) and name else index)
         else:

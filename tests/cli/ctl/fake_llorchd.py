@@ -20,7 +20,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from llorch.cli.ctl import main
-from tests.cli.samples import BROKEN, CAPABILITIES, HEALTH, MODEL, POLICY, POOL, REPLICASETS
+from tests.cli.samples import BROKEN, CAPABILITIES, HEALTH, MODEL, POLICY, POOL, REPLICASETS, condition
 
 DIFF = "--- a/pool-demo.yaml\n+++ b/pool-demo.yaml\n@@ -7,1 +7,1 @@\n-  replicas: 1\n+  replicas: 2\n"
 
@@ -239,9 +239,7 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
 def _second_pool() -> dict[str, Any]:
     chat = copy.deepcopy(POOL)
     chat["metadata"]["name"] = "chat"
-    chat["status"]["conditions"] = [
-        {"type": "Ready", "status": "True", "lastTransitionTime": time.time() - 330}
-    ]
+    chat["status"]["conditions"] = [condition("Ready", "True", "ReplicasReady", at=time.time() - 330)]
     chat["status"]["replicaStatuses"] = []
     chat["errors"] = [BROKEN]
     return chat

@@ -11,7 +11,16 @@ import yaml
 
 from llorch.cli.render import values
 from tests.cli.ctl.fake_llorchd import LISTS, FakeLlorchd, clean, ctl
-from tests.cli.samples import CAPABILITIES, CAPABILITIES_COLUMNS, MODEL, POOL, REPLICASETS
+from tests.cli.samples import (
+    CAPABILITIES,
+    CAPABILITIES_COLUMNS,
+    FUTURE_POOL,
+    MODEL,
+    OLDER_POOL,
+    POOL,
+    REPLICASETS,
+    iso,
+)
 
 
 def test_get_pools_table_and_manifest_warning(fake_llorchd: FakeLlorchd) -> None:
@@ -156,7 +165,7 @@ def test_describe_pool_with_runtime_status(
     drained = copy.deepcopy(POOL)
     drained["metadata"]["name"] = "drained"
     drained["status"].update(
-        draining=True, drainDeadline=time.time() + 3600 + 30, readyReplicas=0, vramEstimate="~5.1 GiB"
+        draining=True, drainDeadline=iso(time.time() + 3600 + 30), readyReplicas=0, vramEstimate="~5.1 GiB"
     )
     drained["status"]["replicaStatuses"][1]["phase"] = "Pending"
     drained["status"]["replicaStatuses"][1]["reason"] = "0/2 GPUs fit: GPU0 has 1.0 GiB free"
@@ -168,3 +177,26 @@ def test_describe_pool_with_runtime_status(
     assert "  demo-1 pending: 0/2 GPUs fit: GPU0 has 1.0 GiB free" in lines
     listing = ctl(fake_llorchd, "get", "pools").stdout.splitlines()
     assert listing[3].split()[:6] == ["drained", "tiny-llama", "llamacpp", "0/2", "3/4", "Drained"]
+
+
+def test_get_and_describe_pools_of_an_older_and_a_newer_llorchd(
+    fake_llorchd: FakeLlorchd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    older, never = copy.deepcopy(OLDER_POOL), {**copy.deepcopy(POOL), "status": "not yet", "events": None}
+    older["metadata"]["name"], never["metadata"]["name"] = "older", "never"
+    items = [POOL, older, FUTURE_POOL, never]
+    monkeypatch.setitem(LISTS, "pools", {**LISTS["pools"], "items": items})
+    result = ctl(fake_llorchd, "get", "pools")
+    clean(result)
+    assert result.exit_code == 0
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert rows[1][1:] == rows[0][1:]  # epoch seconds read as the RFC 3339 text does
+    assert rows[2] == ["future", "tiny-llama", "llamacpp", "1/2", "3/4", "Progressing", "<unknown>"]
+    assert rows[3] == ["never", "tiny-llama", "llamacpp", "0/2", "0/0", "Progressing", "<unknown>"]
+    described = ctl(fake_llorchd, "describe", "pools")
+    clean(described)
+    assert described.exit_code == 0
+    demo, old, future, bare = described.stdout.split("\nName:")
+    assert old.split("\n", 1)[1] == demo.split("\n", 1)[1]
+    assert "Replicas:  <none>" in future.splitlines()
+    assert "Events:  <none>" in bare.splitlines()

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+from datetime import UTC, datetime
+
 from llorch.cli.render import details
-from tests.cli.samples import BROKEN, MODEL, NOW, POLICY, POOL, _line_starting, columns, pool
+from tests.cli.samples import (
+    BROKEN,
+    FUTURE_POOL,
+    MODEL,
+    NOW,
+    OLDER_POOL,
+    POLICY,
+    POOL,
+    _line_starting,
+    columns,
+    iso,
+    pool,
+)
 
 
 def test_describe_pool_has_every_section() -> None:
@@ -67,7 +82,7 @@ def test_describe_pool_runtime_status() -> None:
     obj = pool(
         vramEstimate="~5.1 GiB per replica (weights 4.4 GiB, KV 0.6 GiB)",
         draining=True,
-        drainDeadline=NOW + 45,
+        drainDeadline=iso(NOW + 45),
         rollout={
             "failedRevision": "3f2a1",
             "message": "replica demo-1: exited with code 1 before it was ready",
@@ -107,7 +122,46 @@ def test_describe_pool_leaves_out_what_is_not_there() -> None:
 def test_drain_deadline_text() -> None:
     assert details.drain_text(NOW + 90, NOW) == "yes (deadline in 1m)"
     assert details.drain_text(NOW - 3, NOW) == "yes (deadline passed 3s ago)"
+    assert details.drain_text(iso(NOW + 90), NOW) == "yes (deadline in 1m)"
+    assert details.drain_text(datetime.fromtimestamp(NOW - 3, UTC), NOW) == "yes (deadline passed 3s ago)"
     assert details.drain_text(None, NOW) == "yes"
+
+
+def test_describe_pool_of_an_older_llorchd_with_epoch_times() -> None:
+    older = {**OLDER_POOL, "errors": [BROKEN]}
+    older["status"] = {**OLDER_POOL["status"], "draining": True, "drainDeadline": NOW + 45}
+    current = {**POOL, "errors": [BROKEN]}
+    current["status"] = {**POOL["status"], "draining": True, "drainDeadline": iso(NOW + 45)}
+    assert details.describe("Pool", older, now=NOW) == details.describe("Pool", current, now=NOW)
+    lines = details.describe("Pool", older, now=NOW).splitlines()
+    assert "  Draining:             yes (deadline in 45s)" in lines
+    assert columns(_line_starting(lines, "  Warning"))[0][2] == "10s (x5 over 2m)"
+
+
+def test_describe_pool_of_a_newer_llorchd_shows_what_validates() -> None:
+    lines = details.describe("Pool", FUTURE_POOL, now=NOW).splitlines()
+    assert "  Ready:                1/2" in lines
+    assert "  Slots:                3 free of 4" in lines
+    assert "  Observed Generation:  3" in lines
+    assert not any(line.lstrip().startswith(("Draining", "Rollout")) for line in lines)
+    assert "Conditions:  <none>" in lines
+    assert "Replicas:  <none>" in lines
+    # The event of a type this llorchctl does not know is left out, the one it knows is shown.
+    assert columns(_line_starting(lines, "  Normal"))[0] == [
+        "Normal",
+        "Started",
+        "1m",
+        "started replica future-0 on port 41003",
+    ]
+    assert not any("Overheated" in line for line in lines)
+
+
+def test_describe_pool_whose_status_is_not_an_object() -> None:
+    lines = details.describe("Pool", {**POOL, "status": "pending", "events": "none"}, now=NOW).splitlines()
+    assert "  Ready:                0/2" in lines
+    assert "  Observed Generation:  <none>" in lines
+    assert "Conditions:  <none>" in lines
+    assert "Events:  <none>" in lines
 
 
 def test_describe_model() -> None:
@@ -116,6 +170,19 @@ def test_describe_model() -> None:
     assert "  Size:                 17.2MiB" in lines
     assert f"  Digest:               {MODEL['status']['digest']} (verified)" in lines
     assert "  Trust:                unsigned (no signature configured)" in lines
+    assert columns(_line_starting(lines, "  Ready"))[0][-1] == "2h"
+
+
+def test_describe_model_of_an_older_or_newer_llorchd() -> None:
+    older = copy.deepcopy(MODEL)
+    older["status"]["conditions"][0]["lastTransitionTime"] = NOW - 7200
+    assert details.describe("Model", older, now=NOW) == details.describe("Model", MODEL, now=NOW)
+    newer = copy.deepcopy(MODEL)
+    newer["status"].update(sizeBytes="17 MiB", trust=["signed", "sbom"])
+    lines = details.describe("Model", newer, now=NOW).splitlines()
+    assert "  Size:                 <none>" in lines
+    assert "  Trust:                <none> (no signature configured)" in lines
+    assert f"  Digest:               {MODEL['status']['digest']} (verified)" in lines
     assert columns(_line_starting(lines, "  Ready"))[0][-1] == "2h"
 
 

@@ -7,12 +7,28 @@ from typing import Any
 
 import pytest
 
-from llorch.cli.render import tables
-from tests.cli.samples import BROKEN, MODEL, NOW, POLICY, POOL, columns, pool
+from llorch.cli.render import tables, values
+from tests.cli.samples import (
+    BROKEN,
+    FUTURE_POOL,
+    MODEL,
+    NOW,
+    OLDER_POOL,
+    POLICY,
+    POOL,
+    columns,
+    condition,
+    iso,
+    pool,
+)
+
+
+def status_column(obj: dict[str, Any]) -> str:
+    return columns(tables.object_table("Pool", [obj], now=NOW))[1][5]
 
 
 def test_pool_table_columns_and_alignment() -> None:
-    healthy = pool(conditions=[{"type": "Ready", "status": "True", "lastTransitionTime": NOW - 50}])
+    healthy = pool(conditions=[condition("Ready", "True", "ReplicasReady", at=NOW - 50)])
     healthy["metadata"]["name"] = "chat-large"
     lines = tables.object_table("Pool", [POOL, healthy], now=NOW).splitlines()
     assert columns("\n".join(lines)) == [
@@ -39,17 +55,19 @@ def test_pool_table_wide_adds_ports_restarts_message() -> None:
         ({**pool(blockedBy="ModelNotReady"), "errors": [BROKEN]}, "ManifestError"),
         (pool(blockedBy="ModelNotReady"), "ModelNotReady"),
         (pool(), "CrashLoopBackOff"),
-        (pool(conditions=[{"type": "Degraded", "status": "True"}]), "Degraded"),
+        (pool(conditions=[condition("Degraded", "True", "")]), "Degraded"),
         (
-            pool(conditions=[{"type": "Ready", "status": "True"}, {"type": "Degraded", "status": "False"}]),
+            pool(
+                conditions=[condition("Ready", "True", "ReplicasReady"), condition("Degraded", "False", "")]
+            ),
             "Ready",
         ),
-        (pool(conditions=[{"type": "Ready", "status": "False"}]), "Progressing"),
+        (pool(conditions=[condition("Ready", "False", "ReplicasNotReady")]), "Progressing"),
         ({**POOL, "status": {}}, "Progressing"),
     ],
 )
 def test_pool_status_precedence(obj: dict[str, Any], expected: str) -> None:
-    assert tables.pool_status(obj) == expected
+    assert status_column(obj) == expected
 
 
 @pytest.mark.parametrize(
@@ -60,18 +78,15 @@ def test_pool_status_precedence(obj: dict[str, Any], expected: str) -> None:
         (pool(draining=True, blockedBy="ModelNotReady"), "Draining"),
         ({**pool(draining=True), "errors": [BROKEN]}, "ManifestError"),
         (pool(draining=False), "CrashLoopBackOff"),
-        (
-            pool(conditions=[{"type": "Degraded", "status": "True", "reason": "RolloutFailed"}]),
-            "RolloutFailed",
-        ),
+        (pool(conditions=[condition("Degraded", "True", "RolloutFailed")]), "RolloutFailed"),
     ],
 )
 def test_pool_status_draining(obj: dict[str, Any], expected: str) -> None:
-    assert tables.pool_status(obj) == expected
+    assert status_column(obj) == expected
 
 
 def test_pool_table_shows_drained() -> None:
-    drained = pool(draining=True, drainDeadline=NOW - 5, readyReplicas=0, replicaStatuses=[])
+    drained = pool(draining=True, drainDeadline=iso(NOW - 5), readyReplicas=0, replicaStatuses=[])
     assert columns(tables.object_table("Pool", [drained], now=NOW))[1][5] == "Drained"
 
 
@@ -91,9 +106,58 @@ def test_pool_never_reconciled_shows_zeros_and_unknown_age() -> None:
     ]
 
 
+@pytest.mark.parametrize("status", ["pending", ["Ready"], None, 3])
+def test_pool_status_that_is_not_an_object_reads_as_never_reconciled(status: Any) -> None:
+    fresh = columns(tables.object_table("Pool", [{**POOL, "status": {}}], wide=True, now=NOW))
+    assert columns(tables.object_table("Pool", [{**POOL, "status": status}], wide=True, now=NOW)) == fresh
+
+
 def test_pool_age_is_the_oldest_moment_known() -> None:
-    assert tables.pool_age(POOL, NOW) == "3h"
-    assert tables.pool_age(pool(replicaStatuses=[]), NOW) == "10m"
+    assert tables.pool_age(values.pool_status(POOL), NOW) == "3h"
+    assert tables.pool_age(values.pool_status(pool(replicaStatuses=[])), NOW) == "10m"
+
+
+def test_pool_table_of_an_older_llorchd_with_epoch_times() -> None:
+    for wide in (False, True):
+        older = tables.object_table("Pool", [OLDER_POOL], wide=wide, now=NOW)
+        assert older == tables.object_table("Pool", [POOL], wide=wide, now=NOW)
+    assert columns(older)[1][6] == "3h"
+
+
+def test_pool_table_of_a_newer_llorchd_shows_what_validates() -> None:
+    rows = columns(tables.object_table("Pool", [FUTURE_POOL], wide=True, now=NOW))
+    # Ready and slot counts validate; the unknown condition status and replica phase do not, so
+    # the pool is Progressing with no known age, ports or message, and not Draining.
+    assert rows[1] == [
+        "future",
+        "tiny-llama",
+        "llamacpp",
+        "1/2",
+        "3/4",
+        "Progressing",
+        "<unknown>",
+        "<none>",
+        "0",
+    ]
+
+
+def test_model_table_of_an_older_or_newer_llorchd() -> None:
+    older = copy.deepcopy(MODEL)
+    older["status"]["conditions"][0]["lastTransitionTime"] = NOW - 7200
+    assert tables.object_table("Model", [older], now=NOW) == tables.object_table("Model", [MODEL], now=NOW)
+    newer = copy.deepcopy(MODEL)
+    newer["status"].update(sizeBytes="17 MiB", digestVerified="maybe", provenance={"slsa": 3})
+    newer["status"]["conditions"][0]["status"] = "Partly"
+    assert columns(tables.object_table("Model", [newer], now=NOW))[1] == [
+        "tiny-llama",
+        "builtin:tiny-llama",
+        "gguf",
+        "Active",
+        "Unknown",
+        "<none>",
+        "sha256:9f86d081",
+        "unsigned",
+    ]
 
 
 def test_models_table() -> None:
