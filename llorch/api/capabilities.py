@@ -6,6 +6,8 @@ A client sizes its concurrency from these: run at most `slots_total` tasks per p
 
 from __future__ import annotations
 
+import time
+
 import falcon
 
 from llorch.api.context import AppContext
@@ -54,7 +56,9 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
         slots_per_replica=spec.slots,
         slots_total=status.slots_total,
         replicas_ready=status.ready_replicas,
-        replicas_desired=spec.replicas,
+        replicas_desired=status.replicas if spec.autoscale is not None else spec.replicas,
+        idle=status.idle,
+        cold_start_ms=_cold_start_ms(status),
         supported_workloads=["completion"],
         features=Features(
             chat=bool(overrides.chat),
@@ -81,10 +85,15 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
     )
 
 
+def _cold_start_ms(status: PoolStatus) -> int | None:
+    return int(status.cold_start_seconds * 1000) if status.cold_start_seconds is not None else None
+
+
 def replica_set(ctx: AppContext, pool: Pool) -> ReplicaSet:
     name = pool.metadata.name
     status = ctx.db.pool_status(name) or PoolStatus()
     live = {r.id: r for r in ctx.registry.replicas(name)}
+    now = time.time()
     replicas = [
         ReplicaLoad(
             id=r.id,
@@ -92,14 +101,25 @@ def replica_set(ctx: AppContext, pool: Pool) -> ReplicaSet:
             gpus=[g.index for g in r.gpus],
             busy=live[r.id].busy if r.id in live else 0,
             slots=pool.spec.slots,
+            memory_bytes=r.memory_bytes,
+            tokens_per_second=ctx.tasks.tokens_per_second(r.id),
+            idle_seconds=(
+                round(now - live[r.id].last_used, 1) if r.id in live and live[r.id].busy == 0 else None
+            ),
         )
         for r in status.replica_statuses
     ]
     serving = [r for r in live.values() if not r.draining]
     total = sum(r.slots for r in serving)
     busy = sum(r.busy for r in serving)
+    scale_down = status.scale_down_at.timestamp() - now if status.scale_down_at is not None else None
     return ReplicaSet(
         id=name,
+        model=pool.spec.model,
+        state=status.state,
+        replicas_desired=status.replicas,
+        scale_down_in_seconds=round(max(0.0, scale_down), 1) if scale_down is not None else None,
+        cold_start_ms=_cold_start_ms(status),
         engine=pool.spec.engine.value,
         engine_version=_engine_version(status),
         load=round(busy / total, 3) if total else 0.0,

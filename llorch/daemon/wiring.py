@@ -55,11 +55,17 @@ class Daemon:
         self.registry = ReplicaRegistry()
         self.inventory = inventory if inventory is not None else detect()
         self.metrics = Metrics(inventory=self.inventory)
-        self.tasks = TaskService(store=self.store, db=self.db, registry=self.registry, metrics=self.metrics)
         reconcile = config.reconcile
         self.queue = WorkQueue(
             backoff_base=reconcile.error_backoff.initial_seconds,
             backoff_max=reconcile.error_backoff.max_seconds,
+        )
+        self.tasks = TaskService(
+            store=self.store,
+            db=self.db,
+            registry=self.registry,
+            metrics=self.metrics,
+            on_demand=lambda pool: self.queue.add(f"Pool/{pool}"),
         )
         self._binaries: dict[str, Path] = {}
         self.pools = PoolController(
@@ -71,8 +77,10 @@ class Daemon:
             inventory=self.inventory,
             logs_dir=self.state / "logs",
             enqueue=self.queue.add,
-            on_placement=self.metrics.placement,
+            events=self.metrics,
+            demand=self.tasks.demand,
         )
+        self.metrics.watch_replicas(self.pools.phase_counts)
         self.manager = Manager(
             [
                 ModelController(self.store, self.db, self.cache, on_verification=self.metrics.verification),

@@ -82,6 +82,11 @@ class AdmissionQueue:
                 return None
             return self._position(queues, task)
 
+    def waiting(self, pool: str) -> list[Task]:
+        """The pool's queued tasks in the order they will start."""
+        with self._lock:
+            return [task for priority in PRIORITIES for task in self._pool(pool)[priority]]
+
     def depth(self, pool: str) -> int:
         with self._lock:
             return sum(len(q) for q in self._pool(pool).values())

@@ -11,7 +11,7 @@ import httpx
 
 from llorch.dataplane.admission import AdmissionQueue
 from llorch.dataplane.errors import DataplaneError
-from llorch.dataplane.estimates import ServiceTimes
+from llorch.dataplane.estimates import DecodeSample, ServiceTimes
 from llorch.dataplane.logcontext import correlation_id
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.tasks import Task
@@ -84,6 +84,15 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def running_on(self, replica_id: str) -> list[Task]:
+        with self._running_lock:
+            return [t for t in self._running.values() if t.replica_id == replica_id and not t.finished]
+
+    def running(self, pool: str) -> list[Task]:
+        """The pool's tasks holding a slot now."""
+        with self._running_lock:
+            return [task for task in self._running.values() if task.pool == pool and not task.finished]
+
     def _loop(self) -> None:
         sleep = TICK_SECONDS
         while not self._stop.is_set():
@@ -106,18 +115,19 @@ class Dispatcher:
                 continue
             why = f"sent nothing for {limit:g}s mid-stream"
             with task.changed:
+                if task.finished:
+                    continue
                 stream = task.stream
-                ended = task.fail(
+                # The replica first, so that no task lands on it while this one ends.
+                self._registry.mark_unhealthy(task.replica_id, why)
+                task.fail(
                     "failed", DataplaneError(ErrorCode.DECODE_TIMEOUT, f"replica {task.replica_id} {why}")
                 )
-            if not ended:
-                continue
             if stream is not None:
                 stream.close()
             log.warning(
                 "task %s: replica %s %s; ending it with DECODE_TIMEOUT", task.id, task.replica_id, why
             )
-            self._registry.mark_unhealthy(task.replica_id, why)
 
     def _fill(self, pool: str) -> None:
         """Start queued tasks of `pool` while it has free slots."""
@@ -138,8 +148,9 @@ class Dispatcher:
     def _run(self, task: Task, lease: Lease) -> None:
         correlation_id.set(task.correlation_id)
         started = time.monotonic()
+        sample: DecodeSample | None = None
         try:
-            self._stream(task, lease.replica, started)
+            sample = self._stream(task, lease.replica, started)
         except LlorchError as exc:
             task.fail("failed", exc)
         except Exception as exc:
@@ -154,7 +165,9 @@ class Dispatcher:
             log.info(
                 "task %s %s on %s", task.id, task.state, lease.replica.id, extra={"fields": _log_fields(task)}
             )
-            self._service_times.observe(task.pool, time.monotonic() - started, _tokens_out(task))
+            self._service_times.observe(
+                task.pool, time.monotonic() - started, _tokens_out(task), sample=sample
+            )
             self.wake()
             self._on_finished(task)
             with self._running_lock:
@@ -178,10 +191,11 @@ class Dispatcher:
             "replica %s still decodes %ss after a task ended; releasing its slot", replica.id, SETTLE_SECONDS
         )
 
-    def _stream(self, task: Task, replica: Replica, started: float) -> None:
+    def _stream(self, task: Task, replica: Replica, started: float) -> DecodeSample | None:
+        """Run the task on the engine; what its decode measured when it ended on its own."""
         with task.changed:
             if task.finished:
-                return
+                return None
             task.state, task.replica_id, task.started_at = "running", replica.id, time.time()
             stream = replica.adapter.complete(self._http, replica.upstream, task.request)
             task.stream = stream
@@ -200,18 +214,22 @@ class Dispatcher:
         )
         index = 0
         first_token_at: float | None = None
+        sharing = 1
         last_metrics = started
         token_limit = task.budget.token_limit()
         time_limit_s = None if task.budget.time_ms is None else task.budget.time_ms / 1000
         for event in stream:
             now = time.monotonic()
             if isinstance(event, Token):
-                first_token_at = first_token_at or now
+                if first_token_at is None:
+                    first_token_at = now
+                    sharing = self._registry.busy(replica.id)
                 task.last_token_at = now
                 if not task.emit("token", {"t": event.text, "i": index}):
                     stream.close()
-                    return
+                    return None
                 index += 1
+                task.tokens_out = index
                 if tokens_out is not None:
                     tokens_out.inc()
                 if (token_limit is not None and index >= token_limit) or (
@@ -225,7 +243,7 @@ class Dispatcher:
                         "end",
                         _end_frame(budget_end, index, task.created_at, started, first_token_at),
                     )
-                    return
+                    return None
                 if now - last_metrics >= METRICS_EVERY_SECONDS:
                     last_metrics = now
                     task.emit("metrics", self._metrics(task, index, first_token_at, now, started))
@@ -233,9 +251,22 @@ class Dispatcher:
                 task.finish(
                     "succeeded", "end", _end_frame(event, index, task.created_at, started, first_token_at)
                 )
-                return
+                if first_token_at is None:
+                    return None
+                # The sequences sharing the replica, its own included, at its first token and
+                # at its end: the concurrency its per-sequence rate was measured at.
+                concurrency = round((sharing + self._registry.busy(replica.id)) / 2)
+                return DecodeSample(
+                    tokens=index,
+                    decode_seconds=now - first_token_at,
+                    concurrency=max(1, concurrency),
+                    prompt_seconds=first_token_at - started,
+                    max_tokens=task.request.max_tokens,
+                    stopped=event.finish_reason == "stop",
+                )
         # The stream stopped without a final event: it was closed, which only cancel does.
         task.fail("canceled", DataplaneError(ErrorCode.CANCELED, "task canceled"))
+        return None
 
     def _metrics(
         self, task: Task, tokens: int, first_token_at: float, now: float, started: float

@@ -1,56 +1,166 @@
-"""Moving estimates of how long tasks take, measured from tasks that finished."""
+"""What finished tasks measured, per pool, for predictions: how long a task takes, how fast one
+sequence decodes at each concurrency, how long a prompt takes to its first token, and how many
+tokens tasks usually produce. Moving averages: recent load matters more than yesterday's."""
 
 from __future__ import annotations
 
+import bisect
 import threading
+from collections import deque
+from dataclasses import dataclass
 
-# Before any task finished there is nothing to measure; a second per task is a humble guess
-# that the first finished task replaces.
+from llorch.dataplane.eta import Rate
+
+# Before any task finished there is nothing to measure; a second per task and 50 tokens/s per
+# sequence are humble guesses that the first finished task replaces.
 INITIAL_SERVICE_SECONDS = 1.0
-# Weight of the newest sample: recent load matters more than yesterday's.
+INITIAL_TOKENS_PER_SECOND = 50.0
+INITIAL_PROMPT_SECONDS = 0.05
+# Weight of the newest sample.
 ALPHA = 0.2
+# Finished tasks remembered per pool for their lengths.
+RECENT_TASKS = 64
+# A length is "usual" when at least this many recent tasks stopped on their own.
+MIN_SAMPLES = 4
 
 
 def _ewma(known: float | None, sample: float) -> float:
     return sample if known is None else known + ALPHA * (sample - known)
 
 
+@dataclass(frozen=True)
+class DecodeSample:
+    """One finished task's decode: `tokens` produced in `decode_seconds` while `concurrency`
+    sequences (itself included) shared its replica; `prompt_seconds` from its slot to its first
+    token."""
+
+    tokens: int
+    decode_seconds: float
+    concurrency: int
+    prompt_seconds: float
+    max_tokens: int
+    stopped: bool
+    """Ended on its own (EOS, a stop string) rather than at max_tokens."""
+
+
+@dataclass
+class _Pool:
+    seconds: float | None = None
+    per_token: float | None = None
+    prompt: float | None = None
+    # concurrency -> per-sequence tokens/s
+    rates: dict[int, float] | None = None
+    lengths: deque[tuple[int, bool]] | None = None
+
+
 class ServiceTimes:
     def __init__(self) -> None:
-        self._seconds: dict[str, float] = {}
-        self._per_token: dict[str, float] = {}
+        self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
 
-    def observe(self, pool: str, seconds: float, tokens: int = 0) -> None:
-        """A task of `pool` ran `seconds` and produced `tokens` (0 when it did not finish)."""
+    def _pool(self, pool: str) -> _Pool:
+        return self._pools.setdefault(pool, _Pool())
+
+    def observe(
+        self, pool: str, seconds: float, tokens: int = 0, *, sample: DecodeSample | None = None
+    ) -> None:
+        """A task of `pool` held a slot `seconds` and produced `tokens` (0 when it did not finish)."""
         with self._lock:
-            self._seconds[pool] = _ewma(self._seconds.get(pool), seconds)
+            known = self._pool(pool)
+            known.seconds = _ewma(known.seconds, seconds)
             if tokens > 0:
-                self._per_token[pool] = _ewma(self._per_token.get(pool), seconds / tokens)
+                known.per_token = _ewma(known.per_token, seconds / tokens)
+            if sample is None:
+                return
+            known.prompt = _ewma(known.prompt, sample.prompt_seconds)
+            if known.lengths is None:
+                known.lengths = deque(maxlen=RECENT_TASKS)
+            known.lengths.append((sample.tokens, sample.stopped))
+            if sample.tokens > 1 and sample.decode_seconds > 0:
+                rates = known.rates if known.rates is not None else {}
+                level = max(1, sample.concurrency)
+                rates[level] = _ewma(rates.get(level), (sample.tokens - 1) / sample.decode_seconds)
+                known.rates = rates
+
+    # -- what one task takes --------------------------------------------------------------------
 
     def predicted_service_ms(self, pool: str, expected_tokens: int | None) -> int | None:
         """How long a task should run once started, from measurements only; None before any.
         A task that says how many tokens it expects is priced per token."""
         with self._lock:
-            per_token = self._per_token.get(pool)
-            if expected_tokens is not None and per_token is not None:
-                return int(per_token * expected_tokens * 1000)
-            seconds = self._seconds.get(pool)
+            known = self._pools.get(pool)
+            if known is None:
+                return None
+            if expected_tokens is not None and known.per_token is not None:
+                return int(known.per_token * expected_tokens * 1000)
+            seconds = known.seconds
         return None if seconds is None else int(seconds * 1000)
 
     def measured(self, pool: str) -> float | None:
         with self._lock:
-            return self._seconds.get(pool)
+            known = self._pools.get(pool)
+            return None if known is None else known.seconds
 
     def seconds(self, pool: str) -> float:
-        with self._lock:
-            return self._seconds.get(pool, INITIAL_SERVICE_SECONDS)
+        measured = self.measured(pool)
+        return INITIAL_SERVICE_SECONDS if measured is None else measured
 
-    def predicted_start_ms(self, pool: str, position: int, free_slots: int, total_slots: int) -> int:
-        """When the task at `position` should start: waves of `total_slots` tasks ahead of it."""
-        if position < free_slots:
-            return 0
-        if total_slots <= 0:
-            return int(self.seconds(pool) * 1000 * (position + 1))
-        waves = (position - free_slots) // total_slots + 1
-        return int(self.seconds(pool) * 1000 * waves)
+    # -- what the start prediction needs ---------------------------------------------------------
+
+    def prompt_seconds(self, pool: str) -> float:
+        with self._lock:
+            known = self._pools.get(pool)
+            return INITIAL_PROMPT_SECONDS if known is None or known.prompt is None else known.prompt
+
+    def rate(self, pool: str) -> Rate:
+        """Per-sequence tokens/s by concurrency: measured levels, linear between them; past the
+        highest measured level the replica's total throughput is taken as saturated (so each of
+        more sequences gets proportionally less); below the lowest, the lowest's rate."""
+        with self._lock:
+            known = self._pools.get(pool)
+            rates = dict(known.rates) if known is not None and known.rates else {}
+            per_token = known.per_token if known is not None else None
+        if not rates:
+            single = 1.0 / per_token if per_token else INITIAL_TOKENS_PER_SECOND
+            rates = {1: single}
+        levels = sorted(rates)
+
+        def at(concurrency: int) -> float:
+            if concurrency in rates:
+                return rates[concurrency]
+            if concurrency < levels[0]:
+                return rates[levels[0]]
+            if concurrency > levels[-1]:
+                top = levels[-1]
+                return rates[top] * top / concurrency
+            upper = bisect.bisect_left(levels, concurrency)
+            low, high = levels[upper - 1], levels[upper]
+            share = (concurrency - low) / (high - low)
+            return rates[low] + share * (rates[high] - rates[low])
+
+        return at
+
+    def expected_tokens(self, pool: str, max_tokens: int, declared: int | None = None) -> float:
+        """Tokens a task of `pool` should produce: what it declared (`expected_tokens`), else its
+        max_tokens capped by what tasks of the pool usually produce when they stop on their own,
+        once most recent tasks do."""
+        if declared is not None:
+            return float(min(declared, max_tokens))
+        with self._lock:
+            known = self._pools.get(pool)
+            lengths = list(known.lengths) if known is not None and known.lengths else []
+        stopped = sorted(tokens for tokens, on_its_own in lengths if on_its_own)
+        if len(stopped) < MIN_SAMPLES or len(stopped) * 2 < len(lengths):
+            return float(max_tokens)
+        usual = stopped[min(len(stopped) - 1, (3 * len(stopped)) // 4)]
+        return float(min(max_tokens, max(1, usual)))
+
+    def remaining_tokens(
+        self, pool: str, max_tokens: int, produced: int, declared: int | None = None
+    ) -> float:
+        """Tokens a running task still has to produce. One already past its usual length is
+        expected to end soon, not at once: a quarter of that length more, within its max."""
+        expected = self.expected_tokens(pool, max_tokens, declared)
+        if produced < expected:
+            return expected - produced
+        return float(max(0, min(max_tokens - produced, max(8.0, expected / 4))))

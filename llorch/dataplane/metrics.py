@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -30,6 +30,7 @@ from llorch.dataplane.tasks import Task
 from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
 from llorch.resources.model import Lifecycle
+from llorch.resources.status import ReplicaPhase
 from llorch.runtime.gpus import GpuInventory
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.manifests import ManifestStore
@@ -43,6 +44,10 @@ DECODE_BUCKETS_MS = (
     *(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000),
     *(20_000, 30_000, 60_000, 120_000, 300_000),
 )
+
+# Seconds, spawn to Ready: a tiny model on a CPU in well under a second, a large one on a GPU minutes.
+COLD_START_BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+REPLICA_PHASES = get_args(ReplicaPhase)
 
 # (pool, priority) -> tasks waiting.
 QueueDepths = Callable[[], Mapping[tuple[str, str], int]]
@@ -117,6 +122,25 @@ class Metrics:
             ["result", "reason"],
             registry=r,
         )
+        self.activations = Counter(
+            "llorch_pool_activations_total",
+            "Autoscaled pools started from zero because a task came.",
+            ["pool_id"],
+            registry=r,
+        )
+        self.evictions = Counter(
+            "llorch_pool_evictions_total",
+            "Idle replicas stopped to make room for another pool, by reason.",
+            ["pool_id", "reason"],
+            registry=r,
+        )
+        self.cold_starts = Histogram(
+            "llorch_pool_cold_start_seconds",
+            "A replica's spawn to Ready.",
+            ["pool_id"],
+            buckets=COLD_START_BUCKETS_S,
+            registry=r,
+        )
         if inventory is not None:
             r.register(GpuCollector(inventory))
 
@@ -165,6 +189,19 @@ class Metrics:
 
     def verification(self, result: str, reason: str) -> None:
         self.verifications.labels(result, reason).inc()
+
+    def activation(self, pool: str) -> None:
+        self.activations.labels(pool).inc()
+
+    def eviction(self, pool: str, reason: str) -> None:
+        self.evictions.labels(pool, reason).inc()
+
+    def cold_start(self, pool: str, seconds: float) -> None:
+        self.cold_starts.labels(pool).observe(seconds)
+
+    def watch_replicas(self, phases: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        """Expose replicas per pool and phase, read from the controller on every scrape."""
+        self.registry.register(ReplicaPhaseCollector(phases))
 
     # -- state, read on scrape ------------------------------------------------------------------
 
@@ -264,6 +301,30 @@ class StateCollector(Collector):
                 labels=["model_id", "state"],
             ),
         ]
+
+
+class ReplicaPhaseCollector(Collector):
+    """llorch_replicas{pool_id,phase}: every phase of every pool with replicas, 0 where none."""
+
+    def __init__(self, phases: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self._phases = phases
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        counts = dict(self._phases())
+        for pool in sorted({pool for pool, _ in counts}):
+            for phase in REPLICA_PHASES:
+                family.add_metric([pool, phase], counts.get((pool, phase), 0))
+        return [family]
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "llorch_replicas", "Replicas per pool and phase.", labels=["pool_id", "phase"]
+        )
 
 
 class GpuCollector(Collector):

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from llorch.dataplane.admission import AdmissionQueue, QueueFull
 from llorch.dataplane.dispatcher import TICK_SECONDS, Dispatcher
 from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.estimates import ServiceTimes
+from llorch.dataplane.eta import PoolNow, predict_start
 from llorch.dataplane.metrics import Metrics, counts_admission
 from llorch.dataplane.policies import policy_for
 from llorch.dataplane.routing import Candidate, Want, choose
@@ -21,6 +23,7 @@ from llorch.dataplane.sessions import SessionStore
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
+from llorch.runtime.demand import Demand
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.db import StateDB
@@ -29,6 +32,9 @@ from llorch.store.manifests import ManifestStore
 log = logging.getLogger("llorch.dataplane")
 
 DEFAULT_QUEUE_CAPACITY = 64
+DEFAULT_ACTIVATION_TIMEOUT_SECONDS = 300.0
+# Spawn to Ready before any start of the pool was measured: a humble guess the first one replaces.
+INITIAL_COLD_START_SECONDS = 5.0
 # Finished tasks stay replayable (late SSE subscribers) for this long, at most this many.
 KEEP_FINISHED_SECONDS = 600.0
 KEEP_FINISHED_MAX = 10_000
@@ -44,9 +50,22 @@ class Admitted:
 
 class TaskService:
     def __init__(
-        self, *, store: ManifestStore, db: StateDB, registry: ReplicaRegistry, metrics: Metrics | None = None
+        self,
+        *,
+        store: ManifestStore,
+        db: StateDB,
+        registry: ReplicaRegistry,
+        metrics: Metrics | None = None,
+        on_demand: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_demand(pool)` hears that a task of `pool` waits for a slot: its controller may start
+        a replica (an idle pool) or grow the pool."""
         self._store = store
+        self._on_demand = on_demand or (lambda pool: None)
+        # time.time() of each pool's latest admission or task end: how long it has been idle.
+        self._activity: dict[str, float] = {}
+        # Its own lock: tasks end (and are touched) while the admission lock is held.
+        self._activity_lock = threading.Lock()
         self.metrics = metrics
         self._db = db
         self._registry = registry
@@ -63,7 +82,7 @@ class TaskService:
             service_times=self._service_times,
             on_finished=self._finished,
             metrics=metrics,
-            on_tick=self._expire_deadlines,
+            on_tick=self._expire_waits,
         )
         if metrics is not None:
             metrics.watch(store=store, replicas=registry, queue_depths=self.queue_depths)
@@ -135,7 +154,9 @@ class TaskService:
                 ErrorCode.INVALID_PARAMS,
                 f"max_tokens {request.max_tokens} exceeds pool {name!r} context {context}",
             )
-        if self._registry.serving(name) == 0:
+        # An autoscaled pool is never refused for having no replica: its first task starts one.
+        waiting_allowed = pool.spec.autoscale is not None or self._registry.standby(name) is not None
+        if self._registry.serving(name) == 0 and not waiting_allowed:
             raise DataplaneError(
                 ErrorCode.POOL_UNREADY,
                 f"pool {name!r} has no ready replica",
@@ -155,6 +176,8 @@ class TaskService:
             strict=strict,
             deadline_at=None if deadline_ms is None else time.time() + deadline_ms / 1000,
             decode_timeout=pool.spec.decode_timeout_seconds,
+            expected_tokens=expected_tokens,
+            activation_timeout=self._activation_timeout(pool),
             on_finish=self._charge_session if session_id is not None else None,
         )
         capacity, overflow, policy = self._admission(pool)
@@ -172,14 +195,14 @@ class TaskService:
             self._tasks[task.id] = task
             if task.deadline_at is not None:
                 self._deadlines[task.id] = task
+            self._touch(name, task.created_at)
             self._prune()
-        free, total = self._free_slots(name), self._total_slots(name)
         task.queue_position = position
-        task.predicted_start_ms = self._service_times.predicted_start_ms(name, position, free, total)
+        task.predicted_start_ms = self._predicted_start_ms(pool, task)
+        if task.predicted_start_ms > 0:
+            self._on_demand(name)
         self.dispatcher.wake()
-        return Admitted(
-            task, position, task.predicted_start_ms, self._backoff_ms(name, position) if position else 0
-        )
+        return Admitted(task, position, task.predicted_start_ms, task.predicted_start_ms)
 
     def get(self, task_id: str) -> Task:
         with self._lock:
@@ -246,11 +269,15 @@ class TaskService:
     def _check_deadline(self, task: Task, deadline_ms: int, expected_tokens: int | None) -> None:
         """Refuse, before it waits, a task that measurements say cannot end in time. With nothing
         measured yet there is no evidence against it: it is admitted and expires if it must."""
-        service_ms = self._service_times.predicted_service_ms(task.pool, expected_tokens)
-        if service_ms is None:
+        if self._service_times.measured(task.pool) is None:
             return
-        free, total = self._free_slots(task.pool), self._total_slots(task.pool)
-        start_ms = self._service_times.predicted_start_ms(task.pool, self._queue.ahead(task), free, total)
+        pool = self._pool(task.pool)
+        if pool is None:
+            return
+        start_ms = self._predicted_start_ms(pool, task, ahead=self._queue.ahead(task))
+        tokens = self._service_times.expected_tokens(task.pool, task.request.max_tokens, expected_tokens)
+        rate = self._service_times.rate(task.pool)(max(1, self._busy_after_start(task.pool)))
+        service_ms = int((self._service_times.prompt_seconds(task.pool) + tokens / rate) * 1000)
         if start_ms + service_ms > deadline_ms:
             raise DataplaneError(
                 ErrorCode.DEADLINE_UNMET,
@@ -258,9 +285,31 @@ class TaskService:
                 f"{service_ms} ms, past its deadline_ms {deadline_ms}",
             )
 
+    def _expire_waits(self) -> float:
+        """The dispatcher calls this each pass; returns how long until the next deadline."""
+        self._expire_activations()
+        return self._expire_deadlines()
+
+    def _expire_activations(self) -> None:
+        """End queued tasks of a pool that still has no serving replica once they waited its
+        Policy's activationTimeoutSeconds, with what the replica is waiting for."""
+        now = time.time()
+        for pool in self._queue.pools():
+            if self._registry.serving(pool) > 0:
+                continue
+            waiting_for = self._registry.standby(pool) or f"pool {pool!r} has no replica coming"
+            for task in self._queue.waiting(pool):
+                if task.activation_timeout is not None and now - task.created_at >= task.activation_timeout:
+                    message = (
+                        f"no replica of pool {pool!r} became ready within {task.activation_timeout:g}s "
+                        f"(admission.activationTimeoutSeconds): {waiting_for}"
+                    )
+                    self._cancel(
+                        task, DataplaneError(ErrorCode.POOL_UNAVAILABLE, message), reason="activation"
+                    )
+
     def _expire_deadlines(self) -> float:
-        """End queued tasks whose deadline passed before a slot freed (a late answer is no
-        answer); the dispatcher calls this each pass. Returns how long until the next deadline."""
+        """End queued tasks whose deadline passed before a slot freed (a late answer is no answer)."""
         now = time.time()
         with self._lock:
             # Tasks that started or ended meanwhile are past caring about their deadline.
@@ -321,12 +370,91 @@ class TaskService:
         )
 
     def _finished(self, task: Task) -> None:
+        self._touch(task.pool, task.ended_at or time.time())
         self._db.save_task(task.record())
+
+    def tokens_per_second(self, replica_id: str) -> float:
+        """What the replica's running tasks stream together now, each at its own average so far."""
+        now = time.time()
+        total = 0.0
+        for task in self.dispatcher.running_on(replica_id):
+            if task.started_at is not None and task.tokens_out and now > task.started_at:
+                total += task.tokens_out / (now - task.started_at)
+        return round(total, 1)
+
+    def _touch(self, pool: str, at: float) -> None:
+        with self._activity_lock:
+            self._activity[pool] = max(self._activity.get(pool, 0.0), at)
+
+    def demand(self, pool: str) -> Demand:
+        """What the pool's controller sizes it by."""
+        with self._activity_lock:
+            last = self._activity.get(pool)
+        return Demand(
+            queued=self._queue.depth(pool), running=len(self.dispatcher.running(pool)), last_activity=last
+        )
+
+    # -- predictions --------------------------------------------------------------------------
+
+    def _pool(self, name: str) -> Pool | None:
+        entry = self._store.get(f"Pool/{name}")
+        return entry.obj if entry is not None and isinstance(entry.obj, Pool) else None
+
+    def _predicted_start_ms(self, pool: Pool, task: Task, ahead: int | None = None) -> int:
+        """When `task` (queued or about to be) should start: the pool's slots run forward from what
+        is running now, the queue ahead of it, and the cold start of a replica when none serves."""
+        name = pool.metadata.name
+        times = self._service_times
+        queued = self._queue.waiting(name)
+        position = ahead if ahead is not None else (queued.index(task) if task in queued else len(queued))
+        before = [t for t in queued[:position] if t is not task]
+        serving = [r for r in self._registry.replicas(name) if not r.draining]
+        running = [
+            times.remaining_tokens(name, t.request.max_tokens, t.tokens_out, t.expected_tokens)
+            for t in self.dispatcher.running(name)
+        ]
+        ready_in = 0.0 if serving else self._cold_start_left(pool)
+        now = PoolNow(
+            slots=sum(r.slots for r in serving) if serving else pool.spec.slots,
+            replicas=max(1, len(serving)),
+            running=running,
+            ahead=[times.expected_tokens(name, t.request.max_tokens, t.expected_tokens) for t in before],
+            prompt_seconds=times.prompt_seconds(name),
+            ready_in=ready_in,
+        )
+        return int(predict_start(now, times.rate(name)) * 1000)
+
+    def _cold_start_left(self, pool: Pool) -> float:
+        """Seconds until a replica of an idle or restarting pool should be ready."""
+        status = self._db.pool_status(pool.metadata.name)
+        cold = status.cold_start_seconds if status is not None and status.cold_start_seconds else None
+        expected = cold if cold is not None else INITIAL_COLD_START_SECONDS
+        starting = [
+            r.started_at.timestamp()
+            for r in (status.replica_statuses if status is not None else [])
+            if r.phase == "Starting" and r.started_at is not None
+        ]
+        if starting:
+            return max(0.0, expected - (time.time() - max(starting)))
+        return expected
+
+    def _busy_after_start(self, pool: str) -> int:
+        """Sequences a replica of the pool decodes at once while its slots stay full."""
+        serving = [r for r in self._registry.replicas(pool) if not r.draining]
+        return max((r.slots for r in serving), default=1)
 
     def _check_model(self, pool: Pool) -> None:
         entry = self._store.get(f"Model/{pool.spec.model}")
         if entry is not None and isinstance(entry.obj, Model) and entry.obj.spec.lifecycle.value == "Retired":
             raise DataplaneError(ErrorCode.MODEL_RETIRED, f"model {pool.spec.model!r} is Retired")
+
+    def _activation_timeout(self, pool: Pool) -> float:
+        policy = policy_for(self._store, pool)
+        return (
+            policy.spec.admission.activation_timeout_seconds
+            if policy is not None
+            else DEFAULT_ACTIVATION_TIMEOUT_SECONDS
+        )
 
     def _admission(self, pool: Pool) -> tuple[int, str, str | None]:
         """Queue capacity, overflow rule and the Policy's name."""
@@ -340,7 +468,7 @@ class TaskService:
         """The queue is full. `reject` refuses the new task; `drop-lru` drops the task that has
         waited longest (of the lowest priority at or below the new one's) to admit it, and that
         task's stream ends with QUEUE_FULL_DROP_LRU."""
-        backoff = self._backoff_ms(task.pool, self._queue.depth(task.pool))
+        backoff = self._backoff_ms(task.pool)
         if overflow == "drop-lru":
             victim = self._queue.evict_for(task)
             if victim is not None:
@@ -369,10 +497,17 @@ class TaskService:
     def _total_slots(self, pool: str) -> int:
         return sum(r.slots for r in self._registry.replicas(pool) if not r.draining)
 
-    def _backoff_ms(self, pool: str, depth: int) -> int:
-        """How long a client should wait before trying again: the time for the queue ahead to drain."""
-        total = max(1, self._total_slots(pool))
-        return max(100, int(self._service_times.seconds(pool) * 1000 * max(1, depth) / total))
+    def _backoff_ms(self, pool: str) -> int:
+        """How long a client refused at a full queue should wait: until the first queued task
+        starts and so leaves a place in the queue."""
+        known = self._pool(pool)
+        if known is None:
+            return 1000
+        queued = self._queue.waiting(pool)
+        first = queued[0] if queued else None
+        if first is None:
+            return 100
+        return max(100, self._predicted_start_ms(known, first, ahead=0))
 
     def _prune(self) -> None:
         now = time.time()

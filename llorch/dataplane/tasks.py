@@ -70,6 +70,11 @@ class Task:
     decode_timeout: float | None = None
     # time.monotonic() of the engine's last token; None until the first.
     last_token_at: float | None = None
+    # Tokens streamed so far: what the start predictions of tasks behind it count on.
+    tokens_out: int = 0
+    expected_tokens: int | None = None
+    # Its Policy's admission.activationTimeoutSeconds: how long it may wait for a replica to exist.
+    activation_timeout: float | None = None
     frames: list[Frame] = field(default_factory=list)
     started_at: float | None = None
     ended_at: float | None = None

@@ -87,6 +87,15 @@ class Artifacts(Spec):
     )
 
 
+class Capacity(Spec):
+    host_memory_mib: int | None = Field(
+        default=None,
+        ge=1,
+        alias="hostMemoryMiB",
+        description="Host memory CPU replicas may reserve, in MiB; physical memory less 2 GiB when unset.",
+    )
+
+
 class ServerConfig(Spec):
     bind: str = "127.0.0.1:8080"
     manifests_dir: str = "manifests"
@@ -100,3 +109,4 @@ class ServerConfig(Spec):
     engines: Engines = Field(default_factory=Engines)
     server: Server = Field(default_factory=Server)
     artifacts: Artifacts = Field(default_factory=Artifacts)
+    capacity: Capacity = Field(default_factory=Capacity)

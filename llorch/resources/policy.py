@@ -33,6 +33,12 @@ class Admission(Spec):
     queue_capacity: int = Field(default=64, ge=0, le=100_000)
     overflow: Overflow = Overflow.REJECT
     priorities: list[Priority] = Field(default_factory=_both_priorities, min_length=1)
+    activation_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a task waits for a replica of its pool to start (an idle pool waking, "
+        "a replica restarting, memory being freed) before it ends with the reason.",
+    )
 
 
 class Budgets(Spec):

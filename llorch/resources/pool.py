@@ -88,23 +88,58 @@ class CapabilityOverrides(Spec):
     chat: bool | None = Field(default=None, description="Whether the model has a chat template worth using.")
 
 
-def _endpoint_is_not_spawned_schema(schema: dict[str, Any]) -> None:
-    """`_endpoint_is_not_spawned` in the generated JSON Schema."""
+def _pool_spec_schema(schema: dict[str, Any]) -> None:
+    """`_endpoint_is_not_spawned` and `_replicas_or_autoscale` in the generated JSON Schema."""
     schema["if"] = {"required": ["endpoint"], "properties": {"endpoint": {"type": "object"}}}
     schema["then"] = {
         "properties": {
             "engineArgs": {"maxItems": 0},
             "gpus": {"properties": {"count": {"const": 0}}},
+            "autoscale": False,
         }
     }
+    schema["not"] = {"required": ["replicas", "autoscale"]}
+
+
+class Autoscale(Spec):
+    """Replicas from observed demand instead of a fixed count, down to zero when idle."""
+
+    min: int = Field(default=0, ge=0, le=64, description="Never fewer replicas; 0 lets the pool go idle.")
+    max: int = Field(default=1, ge=1, le=64, description="Never more replicas.")
+    idle_seconds: float = Field(
+        default=600.0, gt=0, description="With no task for this long the pool goes back to min."
+    )
+    queue_per_replica: int = Field(
+        default=4, ge=1, description="More queued tasks than this per ready replica grow the pool toward max."
+    )
+    stabilization_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Demand must stay low this long before a replica above min goes, so the pool does "
+        "not flap.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscale:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be at least min ({self.min})")
+        return self
 
 
 class PoolSpec(Spec):
-    model_config = ConfigDict(json_schema_extra=_endpoint_is_not_spawned_schema)
+    model_config = ConfigDict(json_schema_extra=_pool_spec_schema)
 
     model: DnsLabel = Field(description="Name of the Model this pool serves.")
     engine: Engine = Engine.LLAMACPP
-    replicas: int = Field(default=1, ge=0, le=64)
+    replicas: int = Field(default=1, ge=0, le=64, description="A fixed count; exclusive with autoscale.")
+    autoscale: Autoscale | None = None
+    priority: int = Field(
+        default=0,
+        ge=-1_000_000,
+        le=1_000_000,
+        description="When memory is short, idle replicas of pools of lower or equal priority make room "
+        "(like a PriorityClass); never one of a higher priority.",
+    )
     slots: int = Field(default=1, ge=1, le=256, description="Parallel sequences per replica.")
     context: int = Field(
         default=2048,
@@ -125,6 +160,16 @@ class PoolSpec(Spec):
     )
     cost_per_1k_tokens: float = Field(default=0.0, ge=0, alias="costPer1kTokens")
     capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
+
+    @model_validator(mode="after")
+    def _replicas_or_autoscale(self) -> PoolSpec:
+        if self.autoscale is not None and "replicas" in self.model_fields_set:
+            raise ValueError("replicas and autoscale are exclusive: give a fixed count or a range, not both")
+        if self.autoscale is not None and self.endpoint is not None:
+            raise ValueError(
+                "autoscale applies to engines llorch spawns; a pool with endpoint has one replica"
+            )
+        return self
 
     @model_validator(mode="after")
     def _endpoint_is_not_spawned(self) -> PoolSpec:

@@ -105,6 +105,10 @@ class ReplicaStatus(Status):
     context: int | None = Field(default=None, description="Tokens per sequence as the engine reports it.")
     log_path: str | None = None
     slots: int = 0
+    memory_bytes: int = Field(
+        default=0, description="Reserved: VRAM over its GPUs, or host memory on the CPU."
+    )
+    last_used: Timestamp | None = Field(default=None, description="When its last task ended.")
     slots_busy: int | None = Field(
         default=None, description="Live from the data plane, filled in by the API."
     )
@@ -117,7 +121,25 @@ class RolloutStatus(Status):
 
 class PoolStatus(Status):
     observed_generation: int = 0
-    replicas: int = Field(default=0, description="Replicas wanted.")
+    replicas: int = Field(default=0, description="Replicas wanted now (fixed, or what autoscale decided).")
+    desired_replicas: int | None = Field(default=None, description="Autoscale: the count it decided.")
+    autoscale_reason: str | None = Field(default=None, description="Autoscale: why it has that count.")
+    last_activity: Timestamp | None = Field(
+        default=None, description="The pool's latest admission or task end."
+    )
+    scale_down_at: Timestamp | None = Field(
+        default=None, description="Autoscale: when the pool goes back to min if no task comes."
+    )
+    idle: bool = Field(default=False, description="Autoscaled to zero: the next task starts a replica.")
+    memory_per_replica_mib: int | None = Field(
+        default=None,
+        alias="memoryPerReplicaMiB",
+        description="What each replica reserves: VRAM on GPUs, host memory on the CPU.",
+    )
+    cold_start_seconds: float | None = Field(
+        default=None, description="Spawn to Ready, the median of recent starts: what an idle pool costs."
+    )
+    last_cold_start_seconds: float | None = None
     ready_replicas: int = 0
     slots_total: int = Field(default=0, description="Slots on ready replicas.")
     slots_busy: int | None = Field(
@@ -131,6 +153,24 @@ class PoolStatus(Status):
     rollout: RolloutStatus | None = None
     replica_statuses: list[ReplicaStatus] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """One word for the pool, the most urgent thing first (as kubectl shows CrashLoopBackOff
+        over Running): what `get pools` and `top` print."""
+        if self.draining:
+            # Asked for by a person, so it outranks whatever the stopping replicas look like.
+            return "Drained" if self.ready_replicas == 0 else "Draining"
+        if self.blocked_by:
+            return self.blocked_by
+        if self.idle:
+            return "Idle"
+        degraded = condition(self.conditions, "Degraded")
+        if degraded is not None and degraded.is_true:
+            return degraded.reason or "Degraded"
+        if is_true(self.conditions, "Ready"):
+            return "Ready"
+        return "Progressing"
 
 
 class ModelStatus(Status):

@@ -49,6 +49,8 @@ class PoolCapabilities(_Wire):
     slots_total: int = Field(description="Slots on ready replicas: how many tasks run at once now.")
     replicas_ready: int
     replicas_desired: int
+    idle: bool = Field(default=False, description="Scaled to zero: a task is admitted and starts a replica.")
+    cold_start_ms: int | None = Field(default=None, description="What a task waits when the pool is idle.")
     supported_workloads: list[str]
     features: Features
     rate_limits: RateLimits
@@ -67,6 +69,11 @@ class ReplicaLoad(_Wire):
     gpus: list[int]
     busy: int
     slots: int
+    memory_bytes: int = Field(default=0, description="Reserved: VRAM over its GPUs, or host memory.")
+    tokens_per_second: float = Field(default=0.0, description="What its running tasks stream, together, now.")
+    idle_seconds: float | None = Field(
+        default=None, description="Since its last task ended; None while it runs one."
+    )
 
 
 class Slo(_Wire):
@@ -76,6 +83,8 @@ class Slo(_Wire):
 
 class ReplicaSet(_Wire):
     id: str
+    model: str = ""
+    state: str = Field(default="", description="Ready, Idle, Progressing, Draining, or what blocks the pool.")
     engine: str
     engine_version: str | None
     load: float = Field(description="Busy slots / total slots on ready replicas, 0..1.")
@@ -83,6 +92,13 @@ class ReplicaSet(_Wire):
     slots_free: int
     replicas: list[ReplicaLoad]
     slo: Slo
+    replicas_desired: int = 0
+    scale_down_in_seconds: float | None = Field(
+        default=None, description="Autoscale: when the pool goes back to its min if no task comes."
+    )
+    cold_start_ms: int | None = Field(
+        default=None, description="Spawn to Ready, the median of recent starts."
+    )
 
 
 class ReplicaSets(_Wire):

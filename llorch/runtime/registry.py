@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llorch.resources.errors import LlorchError
 from llorch.runtime.engines.base import EngineAdapter, Upstream
@@ -32,6 +33,8 @@ class Replica:
     devices: tuple[int, ...] = ()
     # Set by the data plane when the engine stopped answering mid-task; its controller restarts it.
     unhealthy: str | None = None
+    # time.time() its last task ended (or it became ready): which idle replica was used least recently.
+    last_used: float = field(default_factory=time.time)
 
     def snapshot(self) -> Replica:
         return dataclasses.replace(self)
@@ -52,6 +55,9 @@ class ReplicaRegistry:
         self._listeners: list[Callable[[], None]] = []
         self._evict_listeners: list[Callable[[str, LlorchError], None]] = []
         self._unhealthy_listeners: list[Callable[[Replica], None]] = []
+        # Pools with no serving replica whose tasks may wait: why (a replica starting, memory
+        # being freed, an idle pool waking), as their controller says.
+        self._standby: dict[str, str] = {}
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """`listener` runs after every change (a replica came, went, or freed a slot)."""
@@ -106,11 +112,12 @@ class ReplicaRegistry:
             self._replicas.pop(replica_id, None)
             self._notify()
 
-    def set_draining(self, replica_id: str) -> None:
+    def set_draining(self, replica_id: str, draining: bool = True) -> None:
+        """Stop (or, with False, resume) handing the replica new work."""
         with self._lock:
             replica = self._replicas.get(replica_id)
             if replica is not None:
-                replica.draining = True
+                replica.draining = draining
             self._notify()
 
     def acquire(self, pool: str, *, exclusive: bool = False) -> Lease | None:
@@ -137,7 +144,21 @@ class ReplicaRegistry:
             replica = self._replicas.get(lease.replica.id)
             if replica is not None:
                 replica.busy = max(0, replica.busy - lease.slots)
+                replica.last_used = time.time()
             self._notify()
+
+    def set_standby(self, pool: str, reason: str | None) -> None:
+        """`reason`: a replica of `pool` is on its way (tasks may queue meanwhile) and what it
+        waits for; None: none is coming, a task finding no serving replica is refused."""
+        with self._lock:
+            if reason is None:
+                self._standby.pop(pool, None)
+            else:
+                self._standby[pool] = reason
+
+    def standby(self, pool: str) -> str | None:
+        with self._lock:
+            return self._standby.get(pool)
 
     def busy(self, replica_id: str) -> int:
         with self._lock:

@@ -40,6 +40,11 @@ _SHARD_NAME = re.compile(r"(?P<prefix>.+)-00001-of-\d{5}\.gguf")
 
 _CACHE_FLAGS = {"--cache-type-k": 0, "-ctk": 0, "--cache-type-v": 1, "-ctv": 1}
 
+# What each process pays beyond weights, KV and compute: on a GPU the CUDA context and cuBLAS
+# workspace (roughly 300-500 MiB depending on driver and card), on the CPU its own heap.
+DEFAULT_OVERHEAD_BYTES = 512 * MIB
+CPU_OVERHEAD_BYTES = 64 * MIB
+
 # llama-server's default physical batch (-ub): the prompt tokens one graph evaluation processes.
 _UBATCH = 512
 _F32 = 4
@@ -105,7 +110,7 @@ def estimate_llamacpp(
     context_total: int,
     cache_type_k: str = DEFAULT_CACHE_TYPE,
     cache_type_v: str = DEFAULT_CACHE_TYPE,
-    overhead_bytes: int = 512 * MIB,
+    overhead_bytes: int = DEFAULT_OVERHEAD_BYTES,
 ) -> VramEstimate:
     """Estimate the VRAM of llama-server serving `model_path` with `-c context_total`, all layers on GPU.
 
@@ -153,7 +158,11 @@ def _read_model(path: Path) -> tuple[int, _Shape]:
 @functools.lru_cache(maxsize=32)
 def _read_model_version(path: str, size: int, mtime_ns: int) -> tuple[int, _Shape]:
     del size, mtime_ns  # part of the cache key only
-    reader = gguf.GGUFReader(path)
+    try:
+        reader = gguf.GGUFReader(path)
+    except (ValueError, IndexError, KeyError, OSError) as exc:
+        # A truncated or foreign file: the reader fails in whichever way it first stumbles.
+        raise ValueError(f"{path} is not a readable GGUF file: {exc or type(exc).__name__}") from exc
     return _weights_bytes(reader, Path(path)), _shape(reader, Path(path))
 
 

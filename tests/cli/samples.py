@@ -303,28 +303,72 @@ REPLICASETS: dict[str, Any] = {
     "replicasets": [
         {
             "id": "demo",
+            "model": "tiny-llama",
+            "state": "CrashLoopBackOff",
             "engine": "llamacpp",
             "engine_version": "b4521",
             "load": 0.25,
             "slots_total": 4,
             "slots_free": 3,
             "replicas": [
-                {"id": "demo-0", "state": "Ready", "gpus": [0, 1], "busy": 1, "slots": 4},
+                {
+                    "id": "demo-0",
+                    "state": "Ready",
+                    "gpus": [0, 1],
+                    "busy": 1,
+                    "slots": 4,
+                    "memory_bytes": 14 * 1024**3,
+                    "tokens_per_second": 812.34,
+                    "idle_seconds": None,
+                },
                 {"id": "demo-1", "state": "BackOff", "gpus": [], "busy": 0, "slots": 0},
             ],
-            "slo": {},
+            "slo": {"queue_depth": 3},
+            "replicas_desired": 2,
         },
         {
             "id": "chat",
+            "model": "llama-8b",
+            "state": "Idle",
             "engine": "llamacpp",
             "engine_version": None,
             "load": 0,
             "slots_total": 0,
             "slots_free": 0,
             "replicas": [],
-            "slo": {},
+            "slo": {"queue_depth": 0},
+            "replicas_desired": 0,
+            "cold_start_ms": 4200,
         },
     ]
+}
+
+
+# An autoscaled pool with an idle replica, on its way back to zero: what `top` shows of one.
+SCALING_DOWN: dict[str, Any] = {
+    "id": "code",
+    "model": "coder",
+    "state": "Ready",
+    "engine": "llamacpp",
+    "engine_version": None,
+    "load": 0,
+    "slots_total": 2,
+    "slots_free": 2,
+    "replicas": [
+        {
+            "id": "code-0",
+            "state": "Ready",
+            "gpus": [],
+            "busy": 0,
+            "slots": 2,
+            "memory_bytes": 70 * 1024**2,
+            "tokens_per_second": 0,
+            "idle_seconds": 95.0,
+        }
+    ],
+    "slo": {"queue_depth": 0},
+    "replicas_desired": 1,
+    "scale_down_in_seconds": 505.0,
 }
 
 

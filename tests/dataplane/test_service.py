@@ -113,8 +113,9 @@ def test_cancel_stays_idempotent_after_the_task_left_memory(tmp_path: Path) -> N
 
 def test_a_deadline_measurements_say_cannot_be_met_is_refused_up_front(tmp_path: Path) -> None:
     for tasks, pool in service(tmp_path, "reject"):
-        request = CompletionRequest(prompt="x", max_tokens=4)
+        request = CompletionRequest(prompt="x", max_tokens=40)
         assert tasks.submit(request, pool=pool, deadline_ms=10).queue_position == 0, "no evidence yet"
+        # 100 tokens/s: the task ahead and this one take about 0.45 s each, past 400 ms.
         tasks._service_times.observe("demo", 0.5, tokens=50)
         with pytest.raises(DataplaneError) as caught:
             tasks.submit(request, pool=pool, deadline_ms=400)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from llorch.runtime.process import adopt, command_hash, spawn, stop_orphan, tail
+from llorch.runtime.process import WorkerProcess, adopt, command_hash, spawn, stop_orphan, tail
 
 PY = sys.executable
 
@@ -49,8 +49,9 @@ def test_exit_callback_reports_crashes(tmp_path: Path) -> None:
     seen = threading.Event()
     codes: list[int | None] = []
 
-    def on_exit(w: object) -> None:
-        codes.append(worker.exit_code)
+    def on_exit(exited: WorkerProcess) -> None:
+        # The callback's own argument: the process may exit before spawn() has returned.
+        codes.append(exited.exit_code)
         seen.set()
 
     worker = spawn([PY, "-c", "raise SystemExit(3)"], env={}, log_path=tmp_path / "w.log", on_exit=on_exit)

@@ -87,13 +87,40 @@ def _context_text(spec: Obj, status: PoolStatus) -> str:
     return line
 
 
+def _autoscale_lines(status: PoolStatus, now: float) -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = []
+    if status.desired_replicas is not None:
+        desired = f"{status.desired_replicas}" + (" (idle)" if status.idle else "")
+        lines.append(
+            (
+                "Desired Replicas",
+                f"{desired}: {status.autoscale_reason}" if status.autoscale_reason else desired,
+            )
+        )
+    if status.last_activity is not None:
+        lines.append(("Last Activity", f"{age(status.last_activity, now)} ago"))
+    if status.scale_down_at is not None:
+        at = status.scale_down_at.timestamp()
+        lines.append(("Scales Down", f"in {human_duration(max(0.0, at - now))} if no task comes"))
+    return lines
+
+
 def _pool_body(obj: Obj, now: float) -> list[str]:
     spec, status = spec_of(obj), pool_status(obj)
     endpoint = sub(spec, "endpoint")
+    autoscale = sub(spec, "autoscale")
+    replicas_text = (
+        f"autoscale {text(autoscale.get('min'))}..{text(autoscale.get('max'))}, idle after "
+        f"{human_duration(float(autoscale.get('idleSeconds') or 0))}, "
+        f"more than {text(autoscale.get('queuePerReplica'))} queued per replica grows it"
+        if autoscale
+        else text(spec.get("replicas"))
+    )
     pairs = [
         ("Model", text(spec.get("model"))),
         ("Engine", text(spec.get("engine"))),
-        ("Replicas", text(spec.get("replicas"))),
+        ("Replicas", replicas_text),
+        ("Priority", text(spec.get("priority", 0))),
         ("Slots", f"{text(spec.get('slots'))} per replica"),
         ("Context", _context_text(spec, status)),
         ("GPUs", gpus_text(spec.get("gpus"))),
@@ -111,8 +138,15 @@ def _pool_body(obj: Obj, now: float) -> list[str]:
     ]
     if status.blocked_by:
         state.append(("Blocked By", status.blocked_by))
+    state += _autoscale_lines(status, now)
+    if status.memory_per_replica_mib:
+        state.append(("Memory per Replica", f"{status.memory_per_replica_mib} MiB"))
     if status.vram_estimate:
         state.append(("VRAM estimate", text(status.vram_estimate)))
+    if status.cold_start_seconds is not None:
+        last = status.last_cold_start_seconds
+        recent = f"{status.cold_start_seconds:.1f}s median of recent starts"
+        state.append(("Cold Start", f"{recent}, last {last:.1f}s" if last is not None else recent))
     if status.draining:
         state.append(("Draining", drain_text(status.drain_deadline, now)))
     rollout = status.rollout

@@ -11,6 +11,7 @@ from llorch.cli.render.values import (
     dicts,
     gpu_list,
     human_duration,
+    human_size,
     integer,
     number,
     percent,
@@ -138,3 +139,66 @@ def run_summary(end: Obj, replica: str | None) -> str:
     if replica:
         parts.append(f"replica {replica}")
     return "--- " + ", ".join(parts)
+
+
+def top(sets: Sequence[Obj]) -> str:
+    """`llorchctl top`, as `ollama ps` and `kubectl top`: a row per pool, an indented row per
+    replica under it."""
+    headers = [
+        "NAME",
+        "STATE",
+        "MODEL",
+        "READY",
+        "MEMORY",
+        "SLOTS",
+        "QUEUE",
+        "TOKENS/S",
+        "IDLE",
+        "SCALE-DOWN",
+    ]
+    rows: list[list[str]] = []
+    for entry in sets:
+        replicas = dicts(entry.get("replicas"))
+        ready = sum(1 for r in replicas if r.get("state") == "Ready")
+        busy = sum(integer(r.get("busy")) for r in replicas)
+        idle = [number(r.get("idle_seconds")) for r in replicas]
+        scale_down = number(entry.get("scale_down_in_seconds"))
+        rows.append(
+            [
+                text(entry.get("id")),
+                text(entry.get("state")),
+                text(entry.get("model")),
+                f"{ready}/{integer(entry.get('replicas_desired'))}",
+                human_size(sum(integer(r.get("memory_bytes")) for r in replicas) or None),
+                f"{busy}/{integer(entry.get('slots_total'))}",
+                str(integer(sub(entry, "slo").get("queue_depth"))),
+                _rate(sum(number(r.get("tokens_per_second")) or 0.0 for r in replicas)),
+                _idle(min((s for s in idle if s is not None), default=None) if replicas else None),
+                f"in {human_duration(scale_down)}" if scale_down is not None else NONE,
+            ]
+        )
+        for replica in replicas:
+            slots = integer(replica.get("slots"))
+            rows.append(
+                [
+                    "  " + text(replica.get("id")),
+                    text(replica.get("state")),
+                    gpu_list(replica.get("gpus")) if replica.get("gpus") else "cpu",
+                    "",
+                    human_size(replica.get("memory_bytes") or None),
+                    f"{integer(replica.get('busy'))}/{slots}",
+                    "",
+                    _rate(number(replica.get("tokens_per_second")) or 0.0),
+                    _idle(number(replica.get("idle_seconds"))),
+                    "",
+                ]
+            )
+    return "\n".join(table(headers, rows))
+
+
+def _rate(tokens_per_second: float) -> str:
+    return f"{tokens_per_second:.1f}" if tokens_per_second else "0"
+
+
+def _idle(seconds: float | None) -> str:
+    return human_duration(seconds) if seconds is not None else NONE

@@ -24,24 +24,12 @@ from llorch.cli.render.values import (
     timestamp,
     was_sent,
 )
-from llorch.resources.status import ModelStatus, PoolStatus, condition, is_true
+from llorch.resources.status import ModelStatus, PoolStatus, condition
 
 
 def status_cell(status: PoolStatus, errors: list[Obj]) -> str:
     """The STATUS column: the most urgent thing first, as kubectl shows CrashLoopBackOff over Running."""
-    if errors:
-        return "ManifestError"
-    if status.draining:
-        # Asked for by a person, so it outranks whatever the stopping replicas look like.
-        return "Drained" if status.ready_replicas == 0 else "Draining"
-    if status.blocked_by:
-        return status.blocked_by
-    degraded = condition(status.conditions, "Degraded")
-    if degraded is not None and degraded.is_true:
-        return degraded.reason or "Degraded"
-    if is_true(status.conditions, "Ready"):
-        return "Ready"
-    return "Progressing"
+    return "ManifestError" if errors else status.state
 
 
 def message_cell(status: PoolStatus, errors: list[Obj]) -> str:

@@ -70,6 +70,8 @@ def _adoptable(
     launch = target.adapter.launch(template)
     if command_hash(launch.argv, launch.env) != record.command_hash:
         return None
+    # What it reserved is not recorded; what the spec asks for now is what it runs.
+    shares = record.tensor_split or (1.0,) * len(gpus)
     return ReplicaState(
         id=record.replica_id,
         index=record.index,
@@ -79,4 +81,6 @@ def _adoptable(
         upstream=loopback(target.spec, record.port),
         gpus=gpus,
         assignment=assignment,
+        memory_bytes=target.memory_bytes,
+        vram_per_gpu=tuple(int(target.memory_bytes * s / sum(shares)) for s in shares) if gpus else (),
     )

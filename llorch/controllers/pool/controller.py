@@ -1,6 +1,7 @@
 """The pool-level reconcile: read the Pool and what runs for it, move every replica one step, write
 status. A pool is blocked (its model or engine missing: what runs keeps running), draining (on
-request), deleted (its replicas drain and stop), or rolling toward its target revision.
+request), deleted (its replicas drain and stop), or rolling toward its target revision with the
+replica count its spec fixes or its autoscaler decides from demand.
 
 Replica processes report their exit through a callback that enqueues the pool, so a crash is
 handled at once rather than at the next resync. A pool with `endpoint:` has one replica that is
@@ -9,21 +10,28 @@ only probed, never spawned.
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
+import psutil
 
 from llorch.controllers.manager import Result
 from llorch.controllers.model import spec_hash
 from llorch.controllers.pool.adoption import adopt_workers
+from llorch.controllers.pool.autoscale import Autoscaler, decide
+from llorch.controllers.pool.capacity import Capacity
 from llorch.controllers.pool.lifecycle import (
     LIVENESS_PERIOD_SECONDS,
     STARTING_PROBE_SECONDS,
     Lifecycle,
     LifecycleDeps,
+    NoEvents,
+    PoolEvents,
 )
 from llorch.controllers.pool.replica import ReplicaState
 from llorch.controllers.pool.rollout import Rollouts
@@ -33,9 +41,10 @@ from llorch.controllers.pool.status import (
     replica_conditions,
     with_replicas,
 )
-from llorch.controllers.pool.target import AdapterFor, Blocker, EngineBinary, Targets
+from llorch.controllers.pool.target import AdapterFor, Blocker, EngineBinary, Target, Targets
 from llorch.resources import Pool, PoolSpec, ServerConfig
 from llorch.resources.status import PoolStatus, stamp
+from llorch.runtime.demand import Demand, DemandSource, no_demand
 from llorch.runtime.engines import adapter_for as default_adapter_for
 from llorch.runtime.gpus import GpuInventory
 from llorch.runtime.ports import free_port as default_free_port
@@ -43,6 +52,19 @@ from llorch.runtime.process import LocalProcesses, Processes, Worker
 from llorch.runtime.registry import Replica, ReplicaRegistry
 from llorch.store.db import PoolRuntime, StateDB
 from llorch.store.manifests import ManifestStore
+
+MIB = 1024 * 1024
+# Host memory kept for the system and llorchd itself when capacity.hostMemoryMiB is unset.
+HOST_RESERVE_BYTES = 2 * 1024 * MIB
+# Cold starts remembered per pool: their median is what an idle pool's next task waits.
+COLD_STARTS_KEPT = 8
+
+
+def host_capacity(config: ServerConfig) -> int:
+    configured = config.capacity.host_memory_mib
+    if configured is not None:
+        return configured * MIB
+    return max(0, psutil.virtual_memory().total - HOST_RESERVE_BYTES)
 
 
 class PoolController:
@@ -59,38 +81,57 @@ class PoolController:
         inventory: GpuInventory,
         logs_dir: Path,
         enqueue: Callable[[str], None],
-        on_placement: Callable[[bool, bool], None] | None = None,
+        events: PoolEvents | None = None,
+        demand: DemandSource = no_demand,
         processes: Processes | None = None,
         adapter_for: AdapterFor = default_adapter_for,
         clock: Callable[[], float] = time.time,
         free_port: Callable[[], int] = default_free_port,
         http: httpx.Client | None = None,
     ) -> None:
-        """`processes`, `adapter_for`, `clock`, `free_port` and `http` are the world the controller
-        acts on; tests hand in doubles. `on_placement(placed, pinned)` hears every GPU placement."""
+        """`demand` is what the data plane sees of each pool (queued and running tasks, last
+        activity); `events` hears placements, activations, evictions and cold starts (metrics).
+        `processes`, `adapter_for`, `clock`, `free_port` and `http` are the world the controller
+        acts on; tests hand in doubles."""
         self._store = store
         self._db = db
         self._registry = registry
         self._enqueue = enqueue
         self._clock = clock
+        self._demand = demand
+        self._events = events if events is not None else NoEvents()
         self._replicas: dict[str, dict[str, ReplicaState]] = {}
+        self._cold_starts: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._http = http if http is not None else httpx.Client()
         self._targets = Targets(store=store, db=db, engine_binary=engine_binary, adapter_for=adapter_for)
+        self._autoscaler = Autoscaler()
+        self.capacity = Capacity(
+            host_bytes=host_capacity(config),
+            inventory=inventory,
+            all_replicas=self._all_replicas,
+            autoscaler=self._autoscaler,
+            registry=registry,
+            demand=demand,
+            db=db,
+            enqueue=enqueue,
+            clock=clock,
+            on_eviction=self._events.eviction,
+        )
         self._deps = LifecycleDeps(
             db=db,
             registry=registry,
             processes=processes if processes is not None else LocalProcesses(),
             supervision=config.supervision,
             inventory=inventory,
+            capacity=self.capacity,
             http=self._http,
             logs_dir=logs_dir,
             clock=clock,
             free_port=free_port,
-            all_replicas=self._all_replicas,
             on_exit=self._exit_callback,
             on_capacity_freed=self._capacity_freed,
-            on_placement=on_placement,
+            events=_Recording(self._events, self._cold_start),
         )
         self._lifecycle = Lifecycle(self._deps)
         self._rollouts = Rollouts(self._lifecycle, db)
@@ -133,20 +174,41 @@ class PoolController:
         with self._lock:
             self._replicas.setdefault(pool, {})[state.id] = state
 
-    def _all_replicas(self) -> list[ReplicaState]:
+    def _all_replicas(self) -> list[tuple[str, ReplicaState]]:
         with self._lock:
-            return [s for replicas in self._replicas.values() for s in replicas.values()]
+            return [(pool, s) for pool, replicas in self._replicas.items() for s in replicas.values()]
 
     def _exit_callback(self, key: str) -> Callable[[Worker], None]:
         return lambda _: self._enqueue(key)
 
     def _capacity_freed(self) -> None:
-        """Capacity freed on a GPU may let a Pending replica of another pool fit now."""
+        """Freed memory may let a Pending replica of another pool fit now."""
         for pool in self.known_names():
             self._enqueue(f"Pool/{pool}")
 
+    def phase_counts(self) -> dict[tuple[str, str], int]:
+        """Replicas per (pool, phase), for the replicas-by-phase gauge."""
+        counts: dict[tuple[str, str], int] = {}
+        for pool, state in self._all_replicas():
+            counts[pool, state.phase] = counts.get((pool, state.phase), 0) + 1
+        return counts
+
     def _hung(self, replica: Replica) -> None:
         self._enqueue(f"Pool/{replica.pool}")
+
+    def _cold_start(self, pool: str, seconds: float) -> None:
+        with self._lock:
+            self._cold_starts.setdefault(pool, deque(maxlen=COLD_STARTS_KEPT)).append(seconds)
+
+    def _cold_start_status(self, pool: str) -> dict[str, float | None]:
+        with self._lock:
+            recent = list(self._cold_starts.get(pool, ()))
+        if not recent:
+            return {}
+        return {
+            "cold_start_seconds": round(statistics.median(recent), 2),
+            "last_cold_start_seconds": round(recent[-1], 2),
+        }
 
     # -- reconcile -----------------------------------------------------------------------------
 
@@ -167,47 +229,129 @@ class PoolController:
             replicas=spec.replicas,
             draining=runtime.draining,
             drain_deadline=stamp(runtime.drain_deadline) if runtime.drain_deadline is not None else None,
+            cold_start_seconds=previous.cold_start_seconds,
+            last_cold_start_seconds=previous.last_cold_start_seconds,
         )
         target = self._targets.resolve(name, spec)
         if isinstance(target, Blocker):
             # Replicas already running keep running: a missing model file or a typo in the
             # model's name must not tear down what serves traffic.
+            self._registry.set_standby(name, None)
             if previous.blocked_by != target.reason:
-                self._db.record_event(
-                    key, "Warning" if target.warning else "Normal", target.reason, target.message
-                )
+                kind = "Warning" if target.warning else "Normal"
+                self._db.record_event(key, kind, target.reason, target.message)
             status = status.model_copy(
                 update={
                     "blocked_by": target.reason,
                     "conditions": blocked_conditions(previous.conditions, target.reason, target.message, now),
                 }
             )
-            self._db.put_status(key, with_replicas(status, spec, replicas))
+            self._db.put_status(key, self._with_replicas(name, status, spec, replicas, spec.replicas))
             return Result(requeue_after=target.retry_after)
         if runtime.draining:
+            self._registry.set_standby(name, None)
             return self._reconcile_draining(key, spec, runtime, status, previous, replicas, now)
 
-        waits = self._rollouts.roll(key, name, target, replicas)
+        demand = self._demand(name)
+        wanted, scale_update, scale_down_at = self._wanted(key, name, spec, previous, replicas, demand, now)
+        waits = self._rollouts.roll(key, name, target, replicas, wanted)
         for state in list(replicas.values()):
-            if state.index < spec.replicas:
+            if state.index < wanted:
                 continue
-            if self._lifecycle.drain(key, state, "the pool scaled down"):
+            why = "the pool scaled to zero" if wanted == 0 else "the pool scaled down"
+            if self._lifecycle.drain(key, state, why):
                 replicas.pop(state.id, None)
             else:
                 waits.append(STARTING_PROBE_SECONDS)
+        if scale_down_at is not None:
+            waits.append(max(0.0, scale_down_at - now))
+        self._publish_standby(name, spec, replicas, wanted, target)
         failed = self._rollouts.failed(name)
         status = status.model_copy(
             update={
-                "vram_estimate": target.vram_text or None,
+                **scale_update,
+                "replicas": wanted,
+                "vram_estimate": target.memory_text or None if spec.gpus.count else None,
+                "memory_per_replica_mib": -(-target.memory_bytes // MIB) if target.memory_bytes else None,
                 "revision": target.revision,
                 "rollout": failed,
+                "last_activity": stamp(demand.last_activity) if demand.last_activity is not None else None,
+                "idle": spec.autoscale is not None and wanted == 0 and not replicas,
                 "conditions": replica_conditions(
-                    previous.conditions, spec, replicas, target.revision, failed, now
+                    previous.conditions, spec, replicas, target.revision, failed, now, wanted=wanted
                 ),
             }
         )
-        self._db.put_status(key, with_replicas(status, spec, replicas))
+        self._db.put_status(key, self._with_replicas(name, status, spec, replicas, wanted))
         return Result(requeue_after=min(waits) if waits else LIVENESS_PERIOD_SECONDS)
+
+    def _wanted(
+        self,
+        key: str,
+        name: str,
+        spec: PoolSpec,
+        previous: PoolStatus,
+        replicas: dict[str, ReplicaState],
+        demand: Demand,
+        now: float,
+    ) -> tuple[int, dict[str, object], float | None]:
+        """The replica count for this reconcile, the status fields saying why, and when the pool
+        goes back to its min if nothing comes (a fixed pool: its count, nothing, never)."""
+        if spec.autoscale is None:
+            self._autoscaler.forget(name)
+            return spec.replicas, {}, None
+        seed = previous.desired_replicas if previous.desired_replicas is not None else spec.autoscale.min
+        scale = self._autoscaler.current(name, seed=seed, now=now)
+        present = [s for s in replicas.values() if s.phase != "Terminating"]
+        ready = sum(1 for s in present if s.phase == "Ready")
+        decision = decide(spec, scale, demand, ready=ready, present=len(present), now=now)
+        self._autoscaler.store(name, decision.scale)
+        if decision.event is not None:
+            self._db.record_event(key, "Normal", decision.event, decision.scale.reason.split(": ", 1)[-1])
+            if decision.event == "Activating":
+                self._events.activation(name)
+        update: dict[str, object] = {
+            "desired_replicas": decision.scale.desired,
+            "autoscale_reason": decision.scale.reason or None,
+            "scale_down_at": stamp(decision.scale_down_at) if decision.scale_down_at is not None else None,
+        }
+        return decision.scale.desired, update, decision.scale_down_at
+
+    def _publish_standby(
+        self, name: str, spec: PoolSpec, replicas: dict[str, ReplicaState], wanted: int, target: Target
+    ) -> None:
+        """Tell the data plane whether tasks finding no serving replica may wait, and for what."""
+        if spec.autoscale is not None and wanted == 0:
+            cold = f" (cold start about {self._cold_start_estimate(name):.0f}s)"
+            self._registry.set_standby(name, f"pool {name} is idle: a task starts a replica{cold}")
+            return
+        if wanted == 0 or target.template is None:
+            # An endpoint someone else runs is not starting when it does not answer: refuse, as
+            # for a pool that wants no replica.
+            self._registry.set_standby(name, None)
+            return
+        pending = [s for s in replicas.values() if s.phase == "Pending" and s.reason]
+        crashing = [s for s in replicas.values() if s.phase == "BackOff"]
+        if pending:
+            reason = pending[0].reason
+        elif crashing:
+            reason = f"replica {crashing[0].id} restarts after: {crashing[0].last_error}"
+        else:
+            reason = f"a replica of pool {name} is starting"
+        self._registry.set_standby(name, reason)
+
+    def _cold_start_estimate(self, pool: str) -> float:
+        with self._lock:
+            recent = list(self._cold_starts.get(pool, ()))
+        return statistics.median(recent) if recent else 0.0
+
+    def _with_replicas(
+        self, name: str, status: PoolStatus, spec: PoolSpec, replicas: dict[str, ReplicaState], wanted: int
+    ) -> PoolStatus:
+        """The status to write: its replicas as they are after this reconcile's steps."""
+        last_used = {r.id: r.last_used for r in self._registry.replicas()}
+        status = with_replicas(status, spec, replicas, wanted, last_used)
+        return status.model_copy(update=self._cold_start_status(name))
 
     def _reconcile_draining(
         self,
@@ -219,6 +363,7 @@ class PoolController:
         replicas: dict[str, ReplicaState],
         now: float,
     ) -> Result:
+        name = key.split("/", 1)[1]
         for state in list(replicas.values()):
             if state.template is None:
                 self._registry.remove(state.id)
@@ -234,10 +379,11 @@ class PoolController:
         status = status.model_copy(
             update={"conditions": draining_conditions(previous.conditions, drained, message, now)}
         )
-        self._db.put_status(key, with_replicas(status, spec, replicas))
+        self._db.put_status(key, self._with_replicas(name, status, spec, replicas, spec.replicas))
         return Result(requeue_after=None if drained else STARTING_PROBE_SECONDS)
 
     def _reconcile_deleted(self, name: str, key: str, replicas: dict[str, ReplicaState]) -> Result:
+        self._registry.set_standby(name, None)
         for state in list(replicas.values()):
             if self._lifecycle.drain(key, state, "the pool was deleted"):
                 replicas.pop(state.id, None)
@@ -245,6 +391,29 @@ class PoolController:
             return Result(requeue_after=STARTING_PROBE_SECONDS)
         with self._lock:
             self._replicas.pop(name, None)
+            self._cold_starts.pop(name, None)
         self._rollouts.forget(name)
+        self._autoscaler.forget(name)
         self._db.forget_object(key)
         return Result()
+
+
+class _Recording:
+    """The controller's own bookkeeping of cold starts, then whatever else listens."""
+
+    def __init__(self, events: PoolEvents, cold_start: Callable[[str, float], None]) -> None:
+        self._events = events
+        self._cold_start = cold_start
+
+    def placement(self, placed: bool, pinned: bool) -> None:
+        self._events.placement(placed, pinned)
+
+    def activation(self, pool: str) -> None:
+        self._events.activation(pool)
+
+    def eviction(self, pool: str, reason: str) -> None:
+        self._events.eviction(pool, reason)
+
+    def cold_start(self, pool: str, seconds: float) -> None:
+        self._cold_start(pool, seconds)
+        self._events.cold_start(pool, seconds)

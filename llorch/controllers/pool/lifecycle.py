@@ -12,10 +12,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from llorch.controllers.errors import ControllerError
+from llorch.controllers.pool.capacity import Capacity
 from llorch.controllers.pool.replica import ReplicaState
 from llorch.controllers.pool.target import Target, loopback
 from llorch.resources import PoolSpec
@@ -24,9 +26,10 @@ from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import GpuAssignment
 from llorch.runtime.errors import ProcessError
 from llorch.runtime.gpus import Gpu, GpuInventory
-from llorch.runtime.placement import GpuPlacement, PlacementRequest, Reservation, Unschedulable, place
+from llorch.runtime.placement import Unschedulable
 from llorch.runtime.process import Processes, Worker, command_hash, tail
 from llorch.runtime.registry import Replica, ReplicaRegistry
+from llorch.runtime.vram import format_bytes
 from llorch.store.db import StateDB, WorkerRecord
 
 log = logging.getLogger("llorch.controllers")
@@ -44,18 +47,44 @@ class LifecycleDeps:
     processes: Processes
     supervision: Supervision
     inventory: GpuInventory
+    capacity: Capacity
     http: httpx.Client
     logs_dir: Path
     clock: Callable[[], float]
     free_port: Callable[[], int]
-    # Every replica the controller tracks, of every pool: GPU reservations count them all.
-    all_replicas: Callable[[], list[ReplicaState]]
     # A process exited: reconcile its pool now rather than at the next resync.
     on_exit: Callable[[str], Callable[[Worker], None]]
-    # GPU capacity was freed: pools with Pending replicas may fit now.
+    # Memory was freed: pools with Pending replicas may fit now.
     on_capacity_freed: Callable[[], None]
-    # Hears every GPU placement decision (placed, pinned), for metrics.
-    on_placement: Callable[[bool, bool], None] | None = None
+    events: PoolEvents
+
+
+class PoolEvents(Protocol):
+    """What the controller reports as it acts, for metrics."""
+
+    def placement(self, placed: bool, pinned: bool) -> None: ...
+
+    def activation(self, pool: str) -> None: ...
+
+    def eviction(self, pool: str, reason: str) -> None: ...
+
+    def cold_start(self, pool: str, seconds: float) -> None: ...
+
+
+class NoEvents:
+    """For a controller run without metrics."""
+
+    def placement(self, placed: bool, pinned: bool) -> None:
+        pass
+
+    def activation(self, pool: str) -> None:
+        pass
+
+    def eviction(self, pool: str, reason: str) -> None:
+        pass
+
+    def cold_start(self, pool: str, seconds: float) -> None:
+        pass
 
 
 class Lifecycle:
@@ -100,9 +129,12 @@ class Lifecycle:
             state.phase, state.ready_at, state.ever_ready, state.liveness_failures = "Ready", now, True, 0
             state.reason = ""
             self._register(pool, state, state.template.spec)
-            self._d.db.record_event(
-                key, "Normal", "Ready", f"replica {state.id} is ready on port {state.port}"
-            )
+            took = now - state.worker.started_at
+            message = f"replica {state.id} is ready on port {state.port}"
+            if not state.worker.adopted:
+                self._d.events.cold_start(pool, took)
+                message += f" ({took:.1f}s after it started)"
+            self._d.db.record_event(key, "Normal", "Ready", message)
             return LIVENESS_PERIOD_SECONDS
         timeout = state.template.spec.startup_timeout_seconds
         if now - state.worker.started_at <= timeout:
@@ -157,21 +189,23 @@ class Lifecycle:
         assignment = GpuAssignment()
         gpus: tuple[Gpu, ...] = ()
         per_gpu: tuple[int, ...] = ()
+        need = target.memory_bytes if target is not None else state.memory_bytes
+        capacity = self._d.capacity
         if spec.gpus.count > 0:
-            vram = target.vram_bytes if target is not None else sum(state.vram_per_gpu)
-            decision = self._place(state, spec, vram)
-            if self._d.on_placement is not None:
-                self._d.on_placement(not isinstance(decision, Unschedulable), bool(spec.gpus.devices))
+            decision = capacity.place_gpus(state, spec, need)
+            self._d.events.placement(not isinstance(decision, Unschedulable), bool(spec.gpus.devices))
             if isinstance(decision, Unschedulable):
-                state.phase = "Pending"
-                if state.reason != decision.message:
-                    self._d.db.record_event(
-                        key, "Warning", "FailedScheduling", f"replica {state.id}: {decision.message}"
-                    )
-                state.reason = decision.message
-                return UNSCHEDULABLE_RETRY_SECONDS
+                why = capacity.make_room(key, pool, spec, state, need, decision.message)
+                return self._pending(key, why, state)
             assignment = assignment_of(decision.gpus, decision.tensor_split)
             gpus, per_gpu = decision.gpus, decision.bytes_per_gpu
+        elif need > (free := capacity.host_free(state)):
+            short = (
+                f"host memory: {format_bytes(free)} free of capacity.hostMemoryMiB "
+                f"{format_bytes(capacity.host_bytes)} < {format_bytes(need)} needed"
+            )
+            return self._pending(key, capacity.make_room(key, pool, spec, state, need, short), state)
+        state.memory_bytes = need
         port = self._d.free_port()
         template = replace(state.template, port=port, gpus=assignment)
         launch = state.adapter.launch(template)
@@ -211,22 +245,14 @@ class Lifecycle:
         log.info("%s: started replica %s pid %d port %d on %s", key, state.id, worker.pid, port, where)
         return STARTING_PROBE_SECONDS
 
-    def _place(self, state: ReplicaState, spec: PoolSpec, vram_bytes: int) -> GpuPlacement | Unschedulable:
-        """Place on GPUs by free VRAM, counting what every other live replica has reserved."""
-        others = [s for s in self._d.all_replicas() if s is not state and s.running]
-        reservations = [
-            Reservation(replica_id=s.id, gpu_uuid=g.uuid, bytes=b, loaded=s.phase == "Ready")
-            for s in others
-            for g, b in zip(s.gpus, s.vram_per_gpu, strict=False)
-        ]
-        request = PlacementRequest(
-            replica_id=state.id,
-            count=spec.gpus.count,
-            vram_bytes=vram_bytes,
-            devices=tuple(spec.gpus.devices),
-            split=spec.gpus.split,
-        )
-        return place(self._d.inventory.gpus(), reservations, request)
+    def _pending(self, key: str, reason: str, state: ReplicaState) -> float:
+        """Nothing fits yet: say why (once per distinct reason) and look again soon; freed memory
+        enqueues the pool sooner."""
+        state.phase = "Pending"
+        if state.reason != reason:
+            self._d.db.record_event(key, "Warning", "FailedScheduling", f"replica {state.id}: {reason}")
+        state.reason = reason
+        return UNSCHEDULABLE_RETRY_SECONDS
 
     def _register(self, pool: str, state: ReplicaState, spec: PoolSpec | None) -> None:
         """`spec` is None for an endpoint replica, whose slots the engine decides (one here)."""
@@ -323,8 +349,16 @@ class Lifecycle:
         worker.stop(self._d.supervision.stop_grace_seconds)
         self._d.db.delete_worker(state.id)
         state.worker = None
-        if state.gpus:
+        if state.memory_bytes:
             self._d.on_capacity_freed()
+
+    def revive(self, state: ReplicaState) -> None:
+        """A replica being drained away (scaled down, evicted) is wanted again before it stopped:
+        keep it instead of starting another."""
+        if state.phase != "Terminating" or not state.running:
+            return
+        state.phase, state.drain_deadline = "Ready", None
+        self._d.registry.set_draining(state.id, False)
 
 
 def assignment_of(gpus: tuple[Gpu, ...], tensor_split: tuple[float, ...]) -> GpuAssignment:

@@ -22,6 +22,8 @@ class ReplicaState:
     gpus: tuple[Gpu, ...] = ()
     assignment: GpuAssignment = field(default_factory=GpuAssignment)
     vram_per_gpu: tuple[int, ...] = ()
+    # What it reserves: its VRAM over `gpus`, or host memory when it runs on the CPU.
+    memory_bytes: int = 0
     phase: ReplicaPhase = "Pending"
     reason: str = ""
     restarts: int = 0
@@ -46,7 +48,7 @@ class ReplicaState:
     def running(self) -> bool:
         return self.worker is not None and self.worker.alive
 
-    def status(self, slots: int) -> ReplicaStatus:
+    def status(self, slots: int, last_used: float | None = None) -> ReplicaStatus:
         worker = self.worker
         return ReplicaStatus(
             id=self.id,
@@ -70,4 +72,6 @@ class ReplicaState:
             context=self.context,
             log_path=str(worker.log_path) if worker is not None else None,
             slots=slots,
+            memory_bytes=self.memory_bytes,
+            last_used=stamp(last_used) if last_used is not None else None,
         )

@@ -30,13 +30,15 @@ class Rollouts:
     def forget(self, pool: str) -> None:
         self._failed.pop(pool, None)
 
-    def roll(self, key: str, pool: str, target: Target, replicas: dict[str, ReplicaState]) -> list[float]:
-        """Bring every wanted index to the target revision; returns when to look at each again."""
+    def roll(
+        self, key: str, pool: str, target: Target, replicas: dict[str, ReplicaState], wanted: int
+    ) -> list[float]:
+        """Bring indexes 0..wanted-1 to the target revision; returns when to look at each again."""
         waits: list[float] = []
         failed = self._failed.get(pool)
         abandoned = failed is not None and failed.failed_revision == target.revision
         rolling = False
-        for index in range(target.spec.replicas):
+        for index in range(wanted):
             at_index = [s for s in replicas.values() if s.index == index]
             current = next((s for s in at_index if s.revision == target.revision), None)
             old = [s for s in at_index if s.revision != target.revision]
@@ -47,6 +49,8 @@ class Rollouts:
             if current is None:
                 current = new_replica(pool, index, target)
                 replicas[current.id] = current
+            else:
+                self._lifecycle.revive(current)
             rolling = rolling or bool(old)
             waits.append(self._lifecycle.step(key, pool, current, surge=bool(old), target=target))
             if current.rollout_failure:

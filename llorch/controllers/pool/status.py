@@ -15,30 +15,38 @@ def replica_conditions(
     revision: str,
     failed: RolloutStatus | None,
     now: float,
+    *,
+    wanted: int,
 ) -> list[Condition]:
+    """`wanted`: the replica count of this reconcile (the spec's, or what autoscale decided)."""
     abandoned = failed is not None and failed.failed_revision == revision
-    ready = sum(1 for s in replicas.values() if s.phase == "Ready" and s.index < spec.replicas)
+    ready = sum(1 for s in replicas.values() if s.phase == "Ready" and s.index < wanted)
     settling = not abandoned and (
         any(
-            s.revision != revision or s.index >= spec.replicas or s.phase in ("Starting", "Terminating")
+            s.revision != revision or s.index >= wanted or s.phase in ("Starting", "Terminating")
             for s in replicas.values()
         )
-        or len({s.index for s in replicas.values()}) != spec.replicas
+        or len({s.index for s in replicas.values()}) != wanted
     )
-    conditions = set_condition(
-        conditions,
-        "Ready",
-        ready == spec.replicas,
-        "AllReplicasReady" if ready == spec.replicas else "ReplicasNotReady",
-        f"{ready}/{spec.replicas} replicas ready",
-        now=now,
-    )
+    if spec.autoscale is not None and wanted == 0 and not replicas:
+        conditions = set_condition(
+            conditions, "Ready", False, "Idle", "scaled to zero: the next task starts a replica", now=now
+        )
+    else:
+        conditions = set_condition(
+            conditions,
+            "Ready",
+            ready == wanted,
+            "AllReplicasReady" if ready == wanted else "ReplicasNotReady",
+            f"{ready}/{wanted} replicas ready",
+            now=now,
+        )
     conditions = set_condition(
         conditions,
         "Progressing",
         settling,
         "ReplicasChanging" if settling else "Stable",
-        f"{len(replicas)} replica(s) present, {spec.replicas} wanted",
+        f"{len(replicas)} replica(s) present, {wanted} wanted",
         now=now,
     )
     reason, message = _degraded(replicas, failed if abandoned else None)
@@ -81,15 +89,21 @@ def draining_conditions(
     return set_condition(conditions, "Degraded", False, "Draining", "drained on request", now=now)
 
 
-def with_replicas(status: PoolStatus, spec: PoolSpec, replicas: dict[str, ReplicaState]) -> PoolStatus:
+def with_replicas(
+    status: PoolStatus,
+    spec: PoolSpec,
+    replicas: dict[str, ReplicaState],
+    wanted: int,
+    last_used: dict[str, float],
+) -> PoolStatus:
     """`status` with the replicas as they are now. Slot use changes per task, not per reconcile:
     the API reads it live from the registry."""
     states = sorted(replicas.values(), key=lambda s: (s.index, s.id))
-    ready = sum(1 for s in states if s.phase == "Ready" and s.index < spec.replicas)
+    ready = sum(1 for s in states if s.phase == "Ready" and s.index < wanted)
     return status.model_copy(
         update={
             "ready_replicas": ready,
-            "replica_statuses": [s.status(spec.slots) for s in states],
+            "replica_statuses": [s.status(spec.slots, last_used.get(s.id)) for s in states],
             "slots_total": spec.slots * ready,
         }
     )

@@ -9,11 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llorch.resources import PoolSpec
+from llorch.resources import Model, PoolSpec
 from llorch.resources.errors import LlorchError
 from llorch.resources.status import is_true
 from llorch.runtime.engines.base import EngineAdapter, LaunchRequest, Upstream
-from llorch.runtime.vram import cache_types_from_args, estimate_llamacpp, format_bytes
+from llorch.runtime.vram import (
+    CPU_OVERHEAD_BYTES,
+    DEFAULT_OVERHEAD_BYTES,
+    cache_types_from_args,
+    estimate_llamacpp,
+    format_bytes,
+)
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
@@ -27,8 +33,10 @@ class Target:
     adapter: EngineAdapter
     template: LaunchRequest | None  # None for an endpoint: nothing to launch
     revision: str
-    vram_bytes: int
-    vram_text: str
+    # What one replica reserves (VRAM on GPUs, host memory on the CPU; 0 when nothing can tell)
+    # and how that figure was reached.
+    memory_bytes: int
+    memory_text: str
 
 
 @dataclass(frozen=True)
@@ -103,19 +111,27 @@ class Targets:
         launch = adapter.launch(template)
         reload_token = self._db.pool_runtime(pool).reload_token
         revision = _hash((launch.argv, sorted(launch.env.items()), reload_token))
-        vram_bytes, vram_text = _vram(spec, model_path)
-        return Target(spec, adapter, template, revision, vram_bytes, vram_text)
+        entry = self._store.get(f"Model/{spec.model}")
+        weights_format = entry.obj.spec.format if entry is not None and isinstance(entry.obj, Model) else None
+        memory_bytes, memory_text = _memory(spec, model_path, weights_format)
+        return Target(spec, adapter, template, revision, memory_bytes, memory_text)
 
 
-def _vram(spec: PoolSpec, model_path: Path) -> tuple[int, str]:
-    if spec.gpus.count == 0:
-        return 0, ""
-    if spec.gpus.vram_mib is not None:
+def _memory(spec: PoolSpec, model_path: Path, weights_format: str | None) -> tuple[int, str]:
+    if spec.gpus.vram_mib is not None and spec.gpus.count > 0:
         amount = spec.gpus.vram_mib * 1024 * 1024
         return amount, f"{format_bytes(amount)} (set in the pool's gpus.vramMiB)"
+    if spec.gpus.count == 0 and (spec.engine != "llamacpp" or weights_format not in (None, "gguf")):
+        # Only a GGUF tells its size before it loads; other CPU engines reserve nothing here.
+        return 0, ""
     cache_k, cache_v = cache_types_from_args(spec.engine_args)
     estimate = estimate_llamacpp(
-        model_path, context_total=spec.context * spec.slots, cache_type_k=cache_k, cache_type_v=cache_v
+        model_path,
+        context_total=spec.context * spec.slots,
+        cache_type_k=cache_k,
+        cache_type_v=cache_v,
+        # A CPU process has no CUDA context to pay for; its own heap is small next to the weights.
+        overhead_bytes=DEFAULT_OVERHEAD_BYTES if spec.gpus.count else CPU_OVERHEAD_BYTES,
     )
     return estimate.total_bytes, estimate.describe()
 

@@ -80,5 +80,6 @@ def test_every_area_module_registers_its_commands() -> None:
         "reload": "pools",
         "health": "pools",
         "run": "run",
+        "top": "top",
     }
     assert set(main.commands) == set(registered)

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gguf
 import httpx
+import numpy as np
 import pytest
 import yaml
 
@@ -19,6 +21,7 @@ from llorch.controllers.pool import PoolController
 from llorch.resources import ServerConfig
 from llorch.resources.errors import LlorchError
 from llorch.resources.status import ModelStatus, PoolStatus, ReplicaStatus
+from llorch.runtime.demand import Demand
 from llorch.runtime.engines.base import CompletionRequest, CompletionStream, Launch, LaunchRequest, Upstream
 from llorch.runtime.errors import ProcessError
 from llorch.runtime.gpus import SimulatedInventory
@@ -180,13 +183,17 @@ class Harness:
     evicted: list[tuple[str, LlorchError]]
     controller: PoolController
     inventory: SimulatedInventory
+    # What the data plane would report per pool; tests set it.
+    demand: dict[str, Demand]
 
     def pool(self, name: str = "p", **spec: Any) -> None:
+        """Write Pool `name`; a field given as None is left out (`replicas=None` for autoscale)."""
+        fields = {"model": "m", "replicas": 1, "slots": 2, "context": 256, **spec}
         doc = {
             "apiVersion": "llorch.dev/v1",
             "kind": "Pool",
             "metadata": {"name": name},
-            "spec": {"model": "m", "replicas": 1, "slots": 2, "context": 256, **spec},
+            "spec": {key: value for key, value in fields.items() if value is not None},
         }
         (self.folder / f"pool-{name}.yaml").write_text(yaml.safe_dump(doc))
         self.store.load()
@@ -230,11 +237,33 @@ class Harness:
         return worker
 
 
+def write_gguf(path: Path) -> Path:
+    """A small but real GGUF: the memory estimate reads its shape and its 1 MiB of weights."""
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_embedding_length(64)
+    writer.add_block_count(2)
+    writer.add_feed_forward_length(128)
+    writer.add_head_count(4)
+    writer.add_vocab_size(1000)
+    writer.add_tensor("w", np.zeros((512, 512), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
+def config() -> ServerConfig:
+    """The server settings the harness runs with; a test overrides this fixture to change them."""
+    return ServerConfig()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, config: ServerConfig) -> Iterator[Harness]:
     folder = tmp_path / "manifests"
     folder.mkdir()
-    (folder / "m.gguf").write_bytes(b"GGUF")
+    write_gguf(folder / "m.gguf")
     (folder / "model.yaml").write_text(yaml.safe_dump(MODEL))
     store = ManifestStore(folder)
     store.load()
@@ -250,13 +279,14 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     evicted: list[tuple[str, LlorchError]] = []
     registry.on_evict(lambda replica_id, error: evicted.append((replica_id, error)))
     enqueued: list[str] = []
+    demand: dict[str, Demand] = {}
     ports = iter(range(41_000, 42_000))
     inventory = SimulatedInventory([])
     controller = PoolController(
         store=store,
         db=db,
         registry=registry,
-        config=ServerConfig(),
+        config=config,
         engine_binary=lambda engine: Path("/opt/llama-server"),
         inventory=inventory,
         logs_dir=tmp_path / "logs",
@@ -265,9 +295,21 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         adapter_for=lambda engine: adapter,
         clock=clock,
         free_port=lambda: next(ports),
+        demand=lambda pool: demand.get(pool, Demand()),
     )
     yield Harness(
-        folder, store, db, registry, clock, processes, adapter, enqueued, evicted, controller, inventory
+        folder,
+        store,
+        db,
+        registry,
+        clock,
+        processes,
+        adapter,
+        enqueued,
+        evicted,
+        controller,
+        inventory,
+        demand,
     )
     controller.shutdown()
     db.close()
