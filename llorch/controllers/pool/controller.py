@@ -171,7 +171,12 @@ class PoolController:
         target = self._targets.resolve(name, spec)
         if isinstance(target, Blocker):
             # Replicas already running keep running: a missing model file or a typo in the
-            # model's name must not tear down what serves traffic.
+            # model's name must not tear down what serves traffic. A Retired model is the
+            # exception: its replicas drain to the deadline and stop.
+            if target.drain:
+                for state in list(replicas.values()):
+                    if self._lifecycle.drain(key, state, target.message, deadline=target.drain_deadline):
+                        replicas.pop(state.id, None)
             if previous.blocked_by != target.reason:
                 self._db.record_event(
                     key, "Warning" if target.warning else "Normal", target.reason, target.message
@@ -183,7 +188,9 @@ class PoolController:
                 }
             )
             self._db.put_status(key, with_replicas(status, spec, replicas))
-            return Result(requeue_after=target.retry_after)
+            return Result(
+                requeue_after=STARTING_PROBE_SECONDS if replicas and target.drain else target.retry_after
+            )
         if runtime.draining:
             return self._reconcile_draining(key, spec, runtime, status, previous, replicas, now)
 
