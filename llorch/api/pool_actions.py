@@ -39,7 +39,8 @@ def _pool(ctx: AppContext, name: str) -> Pool:
     return entry.obj
 
 
-def _body(req: falcon.Request) -> dict[str, Any]:
+def read_body(req: falcon.Request) -> dict[str, Any]:
+    """An optional JSON object body ({} when there is none)."""
     if not req.content_length:
         return {}
     media = req.get_media()
@@ -54,7 +55,7 @@ class DrainResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         _pool(self._ctx, name)
-        body = DrainRequest.model_validate(_body(req))
+        body = DrainRequest.model_validate(read_body(req))
         deadline = time.time() + body.deadline_ms / 1000
         runtime = self._ctx.db.pool_runtime(name)
         self._ctx.db.save_pool_runtime(
@@ -94,7 +95,7 @@ class ReloadResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         pool = _pool(self._ctx, name)
-        body = ReloadRequest.model_validate(_body(req))
+        body = ReloadRequest.model_validate(read_body(req))
         if body.new_model_ref is not None and body.new_model_ref != pool.spec.model:
             # The manifest is the user's: switching models is an edit of spec.model, which rolls
             # the pool the same way; llorch never rewrites the file behind their back.

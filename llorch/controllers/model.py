@@ -169,12 +169,15 @@ class ModelController:
     # -- weights ----------------------------------------------------------------------------------
 
     def _lifecycle_moments(self, name: str, spec: ModelSpec, now: float) -> ModelRuntime:
-        """Record when the Model was first seen Retired; going Active again clears it."""
+        """Record when the Model was first seen Retired; going Active again clears that and the
+        retire deadline."""
         runtime = self._db.model_runtime(name)
         if spec.lifecycle is Lifecycle.RETIRED and runtime.retired_at is None:
             runtime = replace(runtime, retired_at=now)
             self._db.save_model_runtime(runtime)
-        elif spec.lifecycle is Lifecycle.ACTIVE and (runtime.retired_at or runtime.retire_deadline):
+        elif spec.lifecycle is Lifecycle.ACTIVE and runtime.retired_at is not None:
+            # Only once it was seen Retired: a deadline saved just before the file says Retired
+            # (POST .../state) must survive a reconcile that still reads the old file.
             runtime = replace(runtime, retired_at=None, retire_deadline=None)
             self._db.save_model_runtime(runtime)
         return runtime
