@@ -7,7 +7,17 @@ from typing import Any
 import falcon
 from prometheus_client import CollectorRegistry
 
-from llorch.api import artifacts, capabilities, catalog, objects, openai_compat, pool_actions, sessions
+from llorch.api import (
+    artifacts,
+    cache,
+    capabilities,
+    catalog,
+    objects,
+    openai_compat,
+    pool_actions,
+    pool_purge,
+    sessions,
+)
 from llorch.api.context import AppContext
 from llorch.api.errors import handle_exception
 from llorch.api.health import HealthzResource
@@ -41,6 +51,8 @@ def create_app(
     objects.routes(ctx, app)
     catalog.routes(ctx, app)
     pool_actions.routes(ctx, app)
+    pool_purge.routes(ctx, app)
+    cache.routes(ctx, app)
     capabilities.routes(ctx, app)
     openai_compat.routes(ctx, app)
     sessions.routes(ctx, app)

@@ -25,9 +25,10 @@ from llorch.resources.model import TrustPolicy
 from llorch.resources.status import Condition, ModelStatus, SbomSummary, Verification, condition, stamp
 from llorch.runtime import signatures
 from llorch.runtime.downloads import Done, Downloads, Progress, download_for
+from llorch.runtime.errors import WeightsError
 from llorch.runtime.references import ReferenceError, read_reference
 from llorch.runtime.sbom import SBOM_MAX_BYTES, SbomError, summarize
-from llorch.runtime.weights import DigestCache, WeightsError, resolve_local
+from llorch.runtime.weights import DigestCache, resolve_local
 from llorch.store.cache import WeightsCache
 from llorch.store.db import ModelRuntime, StateDB
 from llorch.store.manifests import ManifestStore

@@ -25,7 +25,7 @@ import httpx
 
 from llorch.resources import ModelSource
 from llorch.resources.model import HuggingFaceSource
-from llorch.runtime.weights import WeightsError
+from llorch.runtime.errors import WeightsError
 
 log = logging.getLogger("llorch.runtime")
 

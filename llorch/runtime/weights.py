@@ -8,20 +8,8 @@ import threading
 from pathlib import Path
 
 from llorch.resources import Builtin, ModelSource
-from llorch.resources.errors import ErrorCode
 from llorch.runtime.demo_model import ensure_demo_model
-from llorch.runtime.errors import RuntimeFailure
-
-
-class WeightsError(RuntimeFailure):
-    """A Model's weights cannot be had; `reason` is the condition reason status shows (NotFound,
-    DownloadFailed, ...). Retriable: a file may appear, a server may come back."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(
-            ErrorCode.NOT_FOUND if reason == "NotFound" else ErrorCode.INTERNAL, message, retriable=True
-        )
-        self.reason = reason
+from llorch.runtime.errors import WeightsError
 
 
 def resolve_local(source: ModelSource, *, base_dir: Path, cache: Path) -> Path:

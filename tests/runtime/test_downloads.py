@@ -21,7 +21,7 @@ from llorch.runtime.downloads import (
     huggingface_target,
     url_target,
 )
-from llorch.runtime.weights import WeightsError
+from llorch.runtime.errors import WeightsError
 from tests.runtime.hub_double import Revision, commit_of, hub_double
 from tests.runtime.range_server import range_server
 
