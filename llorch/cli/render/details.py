@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from llorch.cli.render.tables import model_source, selector_text
+from llorch.cli.render.tables import download_progress, model_source, selector_text
 from llorch.cli.render.values import (
     NONE,
     Obj,
@@ -175,16 +175,37 @@ def _model_body(obj: Obj, now: float) -> list[str]:
     if status.get("digest"):
         digest += " (verified)" if status.get("digestVerified") is True else " (not verified)"
     trust = text(status.get("trust"))
+    if status.get("signer"):
+        trust += f" by {status['signer']}"
     if status.get("trustWarning"):
         trust += f" ({status['trustWarning']})"
-    state = [
-        ("Lifecycle", text(status.get("lifecycle"))),
+    state = [("Lifecycle", text(status.get("lifecycle")))]
+    progress = download_progress(status)
+    if progress is not None:
+        state.append(("Download", progress))
+    state += [
         ("Resolved Path", text(status.get("resolvedPath"))),
         ("Size", human_size(status.get("sizeBytes"))),
         ("Digest", digest),
         ("Trust", trust),
-        ("Observed Generation", text(status.get("observedGeneration"))),
     ]
+    sbom = sub(status, "sbom")
+    if sbom:
+        licenses = ", ".join(map(str, sbom.get("licenses") or [])) or NONE
+        state.append(("SBOM", f"{text(sbom.get('format'))}, {integer(sbom.get('components'))} components"))
+        state.append(("Licenses", licenses))
+    elif status.get("sbomError"):
+        state.append(("SBOM", f"unreadable: {text(status['sbomError'])}"))
+    verification = sub(status, "lastVerification")
+    if verification:
+        state.append(
+            (
+                "Last Verification",
+                f"{text(verification.get('result'))} ({text(verification.get('reason'))}) "
+                f"{age(verification.get('at'), now)} ago",
+            )
+        )
+    state.append(("Observed Generation", text(status.get("observedGeneration"))))
     return ["Spec:", *fields(pairs, "  "), "Status:", *fields(state, "  "), *_conditions(status, now)]
 
 

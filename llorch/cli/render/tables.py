@@ -105,7 +105,23 @@ def short_digest(digest: Any, verified: bool) -> str:
     return short + ("✓" if verified else "")
 
 
+def download_progress(status: Obj) -> str | None:
+    """`42% (1.4GiB/3.3GiB, 88.0MiB/s)` while the weights download, else None."""
+    done = status.get("downloadedBytes")
+    if not isinstance(done, int):
+        return None
+    total = status.get("totalBytes")
+    rate = status.get("bytesPerSecond")
+    speed = f", {human_size(rate)}/s" if isinstance(rate, int | float) else ""
+    if isinstance(total, int) and total > 0:
+        return f"{min(100, done * 100 // total)}% ({human_size(done)}/{human_size(total)}{speed})"
+    return f"{human_size(done)}{speed}"
+
+
 def _ready(status: Obj) -> str:
+    progress = download_progress(status)
+    if progress is not None:
+        return f"Downloading {progress.split(' ', 1)[0]}"
     ready = condition_of(status, "Ready")
     return str(ready.get("status", "Unknown")) if ready is not None else "Unknown"
 
