@@ -50,6 +50,18 @@ def read_body(req: falcon.Request) -> dict[str, Any]:
     return media
 
 
+def start_drain(ctx: AppContext, name: str, deadline: float) -> None:
+    """The pool takes no more work: its queued tasks end now, running ones at `deadline` (unix
+    seconds), then its replicas stop (the pool controller does that part)."""
+    runtime = ctx.db.pool_runtime(name)
+    ctx.db.save_pool_runtime(
+        PoolRuntime(name, draining=True, drain_deadline=deadline, reload_token=runtime.reload_token)
+    )
+    for replica in ctx.registry.replicas(name):
+        ctx.registry.set_draining(replica.id)
+    ctx.tasks.drain_queued(name)
+
+
 class DrainResource:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
@@ -58,13 +70,7 @@ class DrainResource:
         pool_entry(self._ctx, name)
         body = DrainRequest.model_validate(read_body(req))
         deadline = time.time() + body.deadline_ms / 1000
-        runtime = self._ctx.db.pool_runtime(name)
-        self._ctx.db.save_pool_runtime(
-            PoolRuntime(name, draining=True, drain_deadline=deadline, reload_token=runtime.reload_token)
-        )
-        for replica in self._ctx.registry.replicas(name):
-            self._ctx.registry.set_draining(replica.id)
-        self._ctx.tasks.drain_queued(name)
+        start_drain(self._ctx, name, deadline)
         self._ctx.db.record_event(
             f"Pool/{name}", "Normal", "Draining", f"drain requested, deadline {body.deadline_ms} ms"
         )

@@ -16,12 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llorch.api.context import AppContext
 from llorch.api.errors import RequestError
-from llorch.api.pool_actions import pool_entry, read_body
+from llorch.api.pool_actions import pool_entry, read_body, start_drain
 from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
 from llorch.resources.meta import DnsLabel
 from llorch.runtime.downloads import download_for
-from llorch.store.db import PoolRuntime
 
 
 class PurgeRequest(BaseModel):
@@ -53,13 +52,7 @@ class PurgeResource:
             self._check(name, model, force=body.force)
         grace = self._ctx.config.supervision.drain_grace_seconds if body.drain_first else 0.0
         deadline = time.time() + grace
-        runtime = self._ctx.db.pool_runtime(name)
-        self._ctx.db.save_pool_runtime(
-            PoolRuntime(name, draining=True, drain_deadline=deadline, reload_token=runtime.reload_token)
-        )
-        for replica in self._ctx.registry.replicas(name):
-            self._ctx.registry.set_draining(replica.id)
-        self._ctx.tasks.drain_queued(name)
+        start_drain(self._ctx, name, deadline)
         request = body.model_dump()
         self._ctx.db.save_purge(name, request, time.time())
         models = ", ".join(body.purge_models) or "no models"

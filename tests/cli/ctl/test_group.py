@@ -80,5 +80,7 @@ def test_every_area_module_registers_its_commands() -> None:
         "reload": "pools",
         "health": "pools",
         "run": "run",
+        "pull": "pull",
+        "cache": "cache",
     }
     assert set(main.commands) == set(registered)
