@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,11 @@ from tests.e2e.conftest import (
     LONG_CONTEXT,
     LONG_CONTEXT_ARGS,
     REPO,
+    TEST_CONFIG,
     Llorchd,
     read_sse,
+    start_llorchd,
+    stop_llorchd,
     wait_for,
 )
 from tests.runtime.range_server import range_server
@@ -45,7 +49,7 @@ def test_retire_drains_to_the_deadline_stops_the_replicas_and_active_brings_them
     reader.start()
 
     retired = llorchd.http.post(
-        llorchd.url + "/v1/catalog/models/tiny-llama/state", json={"state": "Retired", "deadline_ms": 3000}
+        llorchd.url + "/v1/catalog/models/tiny-llama/state", json={"state": "Retired", "deadline_ms": 800}
     )
     assert retired.status_code == 202, retired.text
     assert retired.json()["pools"] == ["demo"]
@@ -59,14 +63,14 @@ def test_retire_drains_to_the_deadline_stops_the_replicas_and_active_brings_them
     )
 
     reader.join(30)
-    assert frames[-1][0] == "error" and frames[-1][1]["code"] == "POOL_DRAINED"
+    assert frames[-1][0] == "error" and frames[-1][1]["code"] == "POOL_DRAINED", frames[-1]
     wait_for("no llama-server left", lambda: not llorchd.engine_pids(), timeout=30)
     health = llorchd.get("/v1/pools/demo/health")
     assert health["blocked_by"] == "ModelRetired" and "Retired" in health["message"]
     table = llorchd.ctl("get", "pools").stdout
     assert "ModelRetired" in table.splitlines()[1]
     metrics = llorchd.http.get(llorchd.url + "/metrics").text
-    assert 'llorch_model_state{model_id="tiny-llama",state="Retired"} 1.0' in metrics
+    assert 'model_state{model_id="tiny-llama",state="Retired"} 1.0' in metrics
 
     active = llorchd.http.post(llorchd.url + "/v1/catalog/models/tiny-llama/state", json={"state": "Active"})
     assert active.status_code == 202
@@ -75,11 +79,32 @@ def test_retire_drains_to_the_deadline_stops_the_replicas_and_active_brings_them
     assert len(llorchd.engine_pids()) == 1
 
 
-def test_pull_shows_a_download_and_the_cache_lists_and_prunes_it(llorchd: Llorchd, demo_model: Path) -> None:
+@pytest.fixture
+def own_cache(tmp_path: Path, llama_server_bin: Path) -> Iterator[Llorchd]:
+    """A llorchd whose cache is its own folder (prune must never touch the user's real cache);
+    its llama-server is the one already built."""
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    config = {
+        **TEST_CONFIG,
+        "cacheDir": str(tmp_path / "cache"),
+        "engines": {"llamacpp": {"binary": str(llama_server_bin)}},
+    }
+    daemon = start_llorchd(tmp_path, manifests, tmp_path / "state", config)
+    try:
+        yield daemon
+    finally:
+        stop_llorchd(daemon)
+
+
+def test_pull_shows_a_download_and_the_cache_lists_and_prunes_it(
+    own_cache: Llorchd, demo_model: Path
+) -> None:
+    llorchd = own_cache
     data = demo_model.read_bytes()
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     with range_server({"tiny.gguf": data}) as server:
-        server.bytes_per_chunk = 16 * 1024
+        server.seconds_per_chunk = 0.01  # about 3 s for the 17 MB: long enough to watch
         created = llorchd.http.post(
             llorchd.url + "/v1/catalog/models",
             json={"id": "fetched", "source_url": f"{server.url}/tiny.gguf", "digest": digest},
@@ -92,7 +117,7 @@ def test_pull_shows_a_download_and_the_cache_lists_and_prunes_it(llorchd: Llorch
     assert "Trust:" in described and "unsigned" in described
 
     listing = llorchd.ctl("cache", "ls").stdout
-    assert "fetched" in listing and "active" in listing
+    assert "fetched" in listing.splitlines()[1] and "active" in listing.splitlines()[1]
     assert "would remove 0 entries" in llorchd.ctl("cache", "prune", "--dry-run").stdout
 
     assert llorchd.http.delete(llorchd.url + "/v1/catalog/models/fetched").status_code == 204

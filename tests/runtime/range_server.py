@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ class RangeServer:
     cut_after: int | None = None
     """The next GET sends this many bytes of its body and closes the connection (then it is cleared)."""
     bytes_per_chunk: int = 64 * 1024
+    seconds_per_chunk: float = 0.0
+    """A pause after each chunk, so a download lasts long enough to watch."""
 
     def etag(self, name: str) -> str:
         return '"' + hashlib.sha256(self.files[name]).hexdigest()[:16] + '"'
@@ -74,6 +77,7 @@ def _handler(server: RangeServer) -> type[http.server.BaseHTTPRequestHandler]:
                     return
                 self.wfile.write(chunk)
                 sent += len(chunk)
+                time.sleep(server.seconds_per_chunk)
 
     return Handler
 
