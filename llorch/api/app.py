@@ -7,7 +7,17 @@ from typing import Any
 import falcon
 from prometheus_client import CollectorRegistry
 
-from llorch.api import artifacts, capabilities, objects, openai_compat, pool_actions, sessions
+from llorch.api import (
+    artifacts,
+    cache,
+    capabilities,
+    catalog,
+    objects,
+    openai_compat,
+    pool_actions,
+    pool_purge,
+    sessions,
+)
 from llorch.api.context import AppContext
 from llorch.api.errors import handle_exception
 from llorch.api.health import HealthzResource
@@ -39,7 +49,10 @@ def create_app(
         app.add_route("/metrics", MetricsResource(metrics))
     app.add_route("/v1/manifests", ManifestsResource(ctx))
     objects.routes(ctx, app)
+    catalog.routes(ctx, app)
     pool_actions.routes(ctx, app)
+    pool_purge.routes(ctx, app)
+    cache.routes(ctx, app)
     capabilities.routes(ctx, app)
     openai_compat.routes(ctx, app)
     sessions.routes(ctx, app)

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llorch.api.context import AppContext
 from llorch.api.errors import RequestError
+from llorch.api.pool_actions import read_body
 from llorch.api.tasks import read_json
 from llorch.resources import ARTIFACT_KINDS, ArtifactKind, ServerConfig
 from llorch.resources.errors import ErrorCode
-from llorch.store.artifacts import DEFAULT_LIST_LIMIT
+from llorch.store.artifacts import DEFAULT_LIST_LIMIT, is_artifact_id
 
 MAX_LIST_LIMIT = 1000
 
@@ -71,15 +72,55 @@ class ArtifactsResource:
         resp.media = {"items": [record.to_wire() for record in records]}
 
 
+def _not_an_id(value: str) -> RequestError:
+    return RequestError(
+        ErrorCode.INVALID_PARAMS,
+        f"{value!r} is not an artifact id (64 lowercase hex characters, the sha256 of the content)",
+        param="artifact_id",
+    )
+
+
 class ArtifactResource:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, artifact_id: str) -> None:
+        # Checked here, before the store is asked: an id is never a path of any other shape.
+        if not is_artifact_id(artifact_id):
+            raise _not_an_id(artifact_id)
         record, content = self._ctx.artifacts.read(artifact_id)
         resp.media = record.to_wire() | {"content": content}
+
+
+def not_an_artifact(req: falcon.Request, resp: falcon.Response, **_: str) -> None:
+    """Whatever falls under /v1/artifacts/ without being one id segment (`../`, `a/b`): refused
+    like any id that is not one, rather than left to the router's 404."""
+    raise _not_an_id(req.path.removeprefix("/v1/artifacts/"))
+
+
+class GcRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: bool = Field(default=False, description="Say what would go; remove nothing.")
+
+
+class ArtifactRetentionResource:
+    """Apply `artifacts.retention` now (llorchd also applies it periodically)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = GcRequest.model_validate(read_body(req))
+        removed = self._ctx.artifacts.collect(dry_run=body.dry_run)
+        resp.media = {
+            "dry_run": body.dry_run,
+            "removed": [record.to_wire() for record in removed],
+            "freed_bytes": sum(record.size_bytes for record in removed),
+        }
 
 
 def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.add_route("/v1/artifacts", ArtifactsResource(ctx))
     app.add_route("/v1/artifacts/{artifact_id}", ArtifactResource(ctx))
+    app.add_sink(not_an_artifact, prefix="/v1/artifacts/")
+    app.add_route("/v1/retention/artifacts", ArtifactRetentionResource(ctx))

@@ -9,6 +9,7 @@ from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
+from llorch.store.cache import WeightsCache
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
@@ -19,6 +20,7 @@ class AppContext:
     store: ManifestStore
     db: StateDB
     artifacts: ArtifactStore
+    cache: WeightsCache
     registry: ReplicaRegistry
     tasks: TaskService
     tokens: tuple[str, ...]

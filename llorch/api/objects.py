@@ -89,6 +89,7 @@ def _missing(ctx: AppContext, key: str) -> str:
 
 
 def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
-    for kind in ("Model", "Pool", "Policy"):
+    """Pools and Policies; Models are served by the catalog (api/catalog.py)."""
+    for kind in ("Pool", "Policy"):
         app.add_route(api_path(kind), ObjectListResource(ctx, kind))
         app.add_route(f"{api_path(kind)}/{{name}}", ObjectResource(ctx, kind))

@@ -17,6 +17,7 @@ from llorch.api.errors import RequestError
 from llorch.api.objects import pool_status
 from llorch.resources import Pool
 from llorch.resources.errors import ErrorCode
+from llorch.resources.status import condition
 from llorch.store.db import PoolRuntime
 
 DEFAULT_DRAIN_DEADLINE_MS = 60_000
@@ -32,14 +33,15 @@ class ReloadRequest(BaseModel):
     new_model_ref: str | None = None
 
 
-def _pool(ctx: AppContext, name: str) -> Pool:
+def pool_entry(ctx: AppContext, name: str) -> Pool:
     entry = ctx.store.get(f"Pool/{name}")
     if entry is None or not isinstance(entry.obj, Pool):
         raise falcon.HTTPNotFound(description=f"no Pool/{name}")
     return entry.obj
 
 
-def _body(req: falcon.Request) -> dict[str, Any]:
+def read_body(req: falcon.Request) -> dict[str, Any]:
+    """An optional JSON object body ({} when there is none)."""
     if not req.content_length:
         return {}
     media = req.get_media()
@@ -48,21 +50,27 @@ def _body(req: falcon.Request) -> dict[str, Any]:
     return media
 
 
+def start_drain(ctx: AppContext, name: str, deadline: float) -> None:
+    """The pool takes no more work: its queued tasks end now, running ones at `deadline` (unix
+    seconds), then its replicas stop (the pool controller does that part)."""
+    runtime = ctx.db.pool_runtime(name)
+    ctx.db.save_pool_runtime(
+        PoolRuntime(name, draining=True, drain_deadline=deadline, reload_token=runtime.reload_token)
+    )
+    for replica in ctx.registry.replicas(name):
+        ctx.registry.set_draining(replica.id)
+    ctx.tasks.drain_queued(name)
+
+
 class DrainResource:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        _pool(self._ctx, name)
-        body = DrainRequest.model_validate(_body(req))
+        pool_entry(self._ctx, name)
+        body = DrainRequest.model_validate(read_body(req))
         deadline = time.time() + body.deadline_ms / 1000
-        runtime = self._ctx.db.pool_runtime(name)
-        self._ctx.db.save_pool_runtime(
-            PoolRuntime(name, draining=True, drain_deadline=deadline, reload_token=runtime.reload_token)
-        )
-        for replica in self._ctx.registry.replicas(name):
-            self._ctx.registry.set_draining(replica.id)
-        self._ctx.tasks.drain_queued(name)
+        start_drain(self._ctx, name, deadline)
         self._ctx.db.record_event(
             f"Pool/{name}", "Normal", "Draining", f"drain requested, deadline {body.deadline_ms} ms"
         )
@@ -76,7 +84,7 @@ class ResumeResource:
         self._ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        _pool(self._ctx, name)
+        pool_entry(self._ctx, name)
         runtime = self._ctx.db.pool_runtime(name)
         self._ctx.db.save_pool_runtime(PoolRuntime(name, reload_token=runtime.reload_token))
         if runtime.draining:
@@ -93,8 +101,8 @@ class ReloadResource:
         self._ctx = ctx
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        pool = _pool(self._ctx, name)
-        body = ReloadRequest.model_validate(_body(req))
+        pool = pool_entry(self._ctx, name)
+        body = ReloadRequest.model_validate(read_body(req))
         if body.new_model_ref is not None and body.new_model_ref != pool.spec.model:
             # The manifest is the user's: switching models is an edit of spec.model, which rolls
             # the pool the same way; llorch never rewrites the file behind their back.
@@ -121,7 +129,7 @@ class PoolHealthResource:
         self._ctx = ctx
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        _pool(self._ctx, name)
+        pool_entry(self._ctx, name)
         status = pool_status(self._ctx, name)
         now = time.time()
         replicas = [
@@ -140,8 +148,11 @@ class PoolHealthResource:
             for r in status.replica_statuses
         ]
         errors = [r.last_error for r in status.replica_statuses if r.last_error]
+        ready = condition(status.conditions, "Ready")
         resp.media = {
             "pool": name,
+            "blocked_by": status.blocked_by,
+            "message": ready.message if ready is not None and not ready.is_true else None,
             "live": any(r.pid is not None or r.phase == "Ready" for r in status.replica_statuses),
             "ready": status.ready_replicas > 0,
             "draining": status.draining,

@@ -147,6 +147,20 @@ class Client:
         params = {"kind": kind, "tag": tag, "limit": limit}
         return self._json("GET", "/v1/artifacts", params={k: v for k, v in params.items() if v is not None})
 
+    def collect_artifacts(self, *, dry_run: bool) -> dict[str, Any]:
+        return self._json("POST", "/v1/retention/artifacts", json={"dry_run": dry_run})
+
+    # -- catalog and cache --------------------------------------------------------------------------
+
+    def cache(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/cache")
+
+    def prune_cache(self, *, dry_run: bool) -> dict[str, Any]:
+        return self._json("POST", "/v1/cache/prune", json={"dry_run": dry_run})
+
+    def purge(self, pool: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", f"/v1/pools/{pool}/purge", json=body)
+
     # -- tasks --------------------------------------------------------------------------------------
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:

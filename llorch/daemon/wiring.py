@@ -14,6 +14,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from llorch.api.app import create_app
 from llorch.api.context import AppContext
+from llorch.controllers.housekeeping import Housekeeping
 from llorch.controllers.manager import Manager
 from llorch.controllers.model import ModelController
 from llorch.controllers.pool import PoolController
@@ -23,10 +24,12 @@ from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
 from llorch.runtime.cache import cache_root
+from llorch.runtime.downloads import Downloads
 from llorch.runtime.gpus import GpuInventory, detect
 from llorch.runtime.provision import ensure_llama_server, find_engine
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
+from llorch.store.cache import WeightsCache
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 from llorch.store.watch import ManifestWatcher
@@ -49,8 +52,12 @@ class Daemon:
         self.cache = (Path(config.cache_dir).expanduser() if config.cache_dir else cache_root()).resolve()
         self.db = StateDB(self.state / "state.sqlite")
         self.artifacts = ArtifactStore(
-            self.db, self.state / "artifacts", max_bytes=config.artifacts.max_bytes
+            self.db,
+            self.state / "artifacts",
+            max_bytes=config.artifacts.max_bytes,
+            retention=config.artifacts.retention,
         )
+        self.weights_cache = WeightsCache(self.db, self.cache, config.cache)
         self.store = ManifestStore(self.manifests)
         self.registry = ReplicaRegistry()
         self.inventory = inventory if inventory is not None else detect()
@@ -81,15 +88,32 @@ class Daemon:
             demand=self.tasks.demand,
         )
         self.metrics.watch_replicas(self.pools.phase_counts)
+        # A download that ends reconciles its Model at once, not at the next progress poll.
+        self.downloads = Downloads(on_progress=self.queue.add)
         self.manager = Manager(
             [
-                ModelController(self.store, self.db, self.cache, on_verification=self.metrics.verification),
+                ModelController(
+                    self.store,
+                    self.db,
+                    self.cache,
+                    trust=config.trust,
+                    downloads=self.downloads,
+                    weights_cache=self.weights_cache,
+                    on_verification=self.metrics.verification,
+                ),
                 self.pools,
             ],
             self.queue,
             desired_keys=self.store.keys(),
             resync_seconds=reconcile.resync_seconds,
             workers=reconcile.workers,
+        )
+        self.housekeeping = Housekeeping(
+            store=self.store,
+            db=self.db,
+            cache=self.weights_cache,
+            artifacts=self.artifacts,
+            enqueue=self.queue.add,
         )
         self.watcher = ManifestWatcher(
             self.store,
@@ -133,12 +157,14 @@ class Daemon:
         self.tasks.start()
         self.manager.start()
         self.watcher.start()
+        self.housekeeping.start()
         app = create_app(
             AppContext(
                 config=self.config,
                 store=self.store,
                 db=self.db,
                 artifacts=self.artifacts,
+                cache=self.weights_cache,
                 registry=self.registry,
                 tasks=self.tasks,
                 tokens=self.tokens,
@@ -202,6 +228,7 @@ class Daemon:
             self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
             wasyncore.close_all(self._sockets)
         self.watcher.stop()
+        self.housekeeping.stop()
         self.manager.stop()
         self.pools.shutdown(keep_workers=keep_workers)
         self.db.close()

@@ -118,7 +118,7 @@ class Metrics:
         )
         self.verifications = Counter(
             "catalog_verifications_total",
-            "Model weights checks (result ok|mismatch|missing).",
+            "Model weights checks (result ok|mismatch|missing|untrusted).",
             ["result", "reason"],
             registry=r,
         )

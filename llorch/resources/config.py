@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import re
+
+from pydantic import Field, field_validator, model_validator
 
 from llorch.resources.meta import Spec
+from llorch.resources.model import TrustPolicy
+
+# An OpenSSH public key line: its type, its base64 blob, an optional comment.
+_SSH_KEY = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|"
+    r"sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
+)
 
 
 class Auth(Spec):
@@ -81,9 +90,52 @@ class Server(Spec):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
 
+class ArtifactRetention(Spec):
+    """What the periodic artifact GC (and `llorchctl artifact gc`) removes. Unset limits remove nothing."""
+
+    max_age_days: float | None = Field(default=None, gt=0, description="Artifacts older than this go.")
+    max_total_bytes: int | None = Field(
+        default=None, gt=0, description="Past this total, the oldest artifacts go first."
+    )
+    keep_tagged: bool = Field(default=True, description="An artifact with any tag is never removed.")
+
+
 class Artifacts(Spec):
     max_bytes: int = Field(
         default=1_048_576, gt=0, description="The largest artifact content accepted, in UTF-8 bytes."
+    )
+    retention: ArtifactRetention = Field(default_factory=ArtifactRetention)
+
+
+class Trust(Spec):
+    policy: TrustPolicy = Field(
+        default=TrustPolicy.PERMISSIVE,
+        description="permissive: an unsigned or unverifiable Model runs, with a warning; "
+        "strict: it does not run.",
+    )
+    keys: list[str] = Field(
+        default_factory=list,
+        description="OpenSSH public keys (lines as in id_ed25519.pub) whose signatures are trusted.",
+    )
+
+    @field_validator("keys")
+    @classmethod
+    def _ssh_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if not _SSH_KEY.match(key.strip()):
+                shown = key if len(key) <= 40 else key[:37] + "..."
+                raise ValueError(f"{shown!r} is not an OpenSSH public key line (type base64 [comment])")
+        return [key.strip() for key in keys]
+
+
+class Cache(Spec):
+    max_bytes: int | None = Field(
+        default=None, gt=0, description="Downloaded weights past this total are pruned; unset: no limit."
+    )
+    retired_grace_seconds: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="A Retired Model's weights may be pruned this long after it was retired.",
     )
 
 
@@ -110,3 +162,5 @@ class ServerConfig(Spec):
     server: Server = Field(default_factory=Server)
     artifacts: Artifacts = Field(default_factory=Artifacts)
     capacity: Capacity = Field(default_factory=Capacity)
+    trust: Trust = Field(default_factory=Trust)
+    cache: Cache = Field(default_factory=Cache)

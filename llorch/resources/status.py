@@ -173,16 +173,56 @@ class PoolStatus(Status):
         return "Progressing"
 
 
+class SbomSummary(Status):
+    """What a Model's software bill of materials says, in short."""
+
+    format: str = Field(description="CycloneDX or SPDX, with the document's spec version.")
+    components: int = Field(description="Components (CycloneDX) or packages (SPDX) listed.")
+    licenses: list[str] = Field(default_factory=list, description="Every license named, once each, sorted.")
+
+
+class Verification(Status):
+    """The last check asked for with POST /v1/catalog/models/{id}/verify."""
+
+    result: Literal["ok", "mismatch", "missing", "untrusted"]
+    reason: str
+    message: str = ""
+    at: Timestamp
+    token: str = Field(description="The id the verify request was answered with.")
+
+
 class ModelStatus(Status):
     observed_generation: int = 0
     lifecycle: str | None = None
-    trust: str | None = None
+    trust: Literal["signed", "unsigned", "unverified"] | None = Field(
+        default=None,
+        description="signed: the signature verified against trust.keys; "
+        "unverified: there is a signature and it did not.",
+    )
     trust_warning: str | None = None
+    signer: str | None = Field(default=None, description="The trusted key that made the signature.")
     resolved_path: str | None = None
     size_bytes: int | None = None
     digest: str | None = None
     digest_verified: bool | None = None
+    downloaded_bytes: int | None = Field(default=None, description="While the weights download.")
+    total_bytes: int | None = Field(default=None, description="While the weights download, when known.")
+    bytes_per_second: float | None = Field(default=None, description="While the weights download.")
+    sbom: SbomSummary | None = None
+    sbom_error: str | None = Field(default=None, description="Why the SBOM could not be read.")
+    last_verification: Verification | None = None
     conditions: list[Condition] = Field(default_factory=list)
+
+    @property
+    def downloading(self) -> bool:
+        return self.downloaded_bytes is not None
+
+    def download_text(self) -> str:
+        """`downloading 42%` (or the bytes so far when the size is not known yet)."""
+        done = self.downloaded_bytes or 0
+        if self.total_bytes:
+            return f"downloading {min(100, done * 100 // self.total_bytes)}%"
+        return f"downloading ({done} bytes so far)"
 
 
 class EventView(Status):

@@ -39,3 +39,14 @@ class EngineError(RuntimeFailure):
         self, code: ErrorCode, message: str, *, retriable: bool | None = None, engine: str | None = None
     ) -> None:
         super().__init__(code, message, retriable=retriable, engine=engine)
+
+
+class WeightsError(RuntimeFailure):
+    """A Model's weights cannot be had; `reason` is the condition reason status shows (NotFound,
+    DownloadFailed, ...). Retriable: a file may appear, a server may come back."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(
+            ErrorCode.NOT_FOUND if reason == "NotFound" else ErrorCode.INTERNAL, message, retriable=True
+        )
+        self.reason = reason

@@ -11,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from llorch.resources import ArtifactKind
+from llorch.resources.config import ArtifactRetention
 from llorch.store.db import ArtifactRecord, StateDB
 from llorch.store.errors import ArtifactInvalid, ArtifactNotFound, ArtifactTooLarge
+from llorch.store.retention import expired
 from llorch.store.writer import atomic_write
 
 _ID = re.compile(r"[0-9a-f]{64}")
@@ -40,10 +43,20 @@ def _utf8(text: str, what: str) -> bytes:
 
 
 class ArtifactStore:
-    def __init__(self, db: StateDB, folder: Path, *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        db: StateDB,
+        folder: Path,
+        *,
+        max_bytes: int,
+        retention: ArtifactRetention | None = None,
+    ) -> None:
         self._db = db
         self._folder = folder
         self._max_bytes = max_bytes
+        self._retention = retention or ArtifactRetention()
+        # A put that checks its parent and a collection that removes it must not interleave.
+        self._lock = threading.Lock()
 
     def path(self, artifact_id: str) -> Path:
         # Two hex characters of fan-out keep any one folder small.
@@ -71,18 +84,32 @@ class ArtifactStore:
             _utf8(json.dumps(meta, ensure_ascii=False, allow_nan=False), "metadata")
         except ValueError as exc:
             raise ArtifactInvalid(f"metadata cannot be stored as JSON: {exc}") from None
-        # Nothing deletes artifacts, so a parent seen here is still there when the row is written.
-        if parent is not None and not (is_artifact_id(parent) and self._db.get_artifact(parent)):
-            raise ArtifactInvalid(f"parent {parent!r} is not the id of a stored artifact")
-        artifact_id = hashlib.sha256(data).hexdigest()
-        path = self.path(artifact_id)
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, content)
-        record = ArtifactRecord(
-            artifact_id, kind, len(data), unique_tags, parent, meta, created_ms=int(time.time() * 1000)
-        )
-        return self._db.put_artifact(record)
+        with self._lock:
+            # Held with the collection's lock, so a parent seen here is still there when the row is written.
+            if parent is not None and not (is_artifact_id(parent) and self._db.get_artifact(parent)):
+                raise ArtifactInvalid(f"parent {parent!r} is not the id of a stored artifact")
+            artifact_id = hashlib.sha256(data).hexdigest()
+            path = self.path(artifact_id)
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, content)
+            record = ArtifactRecord(
+                artifact_id, kind, len(data), unique_tags, parent, meta, created_ms=int(time.time() * 1000)
+            )
+            return self._db.put_artifact(record)
+
+    def collect(self, *, dry_run: bool = False) -> list[ArtifactRecord]:
+        """Remove what `artifacts.retention` lets go (see store/retention.py); what was (or, with
+        `dry_run`, would be) removed, oldest first. Rows go before files, so a row never names a
+        file that is gone."""
+        with self._lock:
+            records = self._db.all_artifacts()
+            doomed = expired(records, self._retention, int(time.time() * 1000))
+            if not dry_run and doomed:
+                self._db.delete_artifacts([r.id for r in doomed])
+                for record in doomed:
+                    self.path(record.id).unlink(missing_ok=True)
+            return doomed
 
     def get(self, artifact_id: str) -> ArtifactRecord:
         record = self._db.get_artifact(artifact_id) if is_artifact_id(artifact_id) else None

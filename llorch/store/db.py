@@ -53,6 +53,15 @@ CREATE TABLE IF NOT EXISTS artifacts (
     parent TEXT, metadata TEXT NOT NULL, created_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS artifacts_by_created ON artifacts (created_ms);
+CREATE TABLE IF NOT EXISTS model_runtime (
+    model TEXT PRIMARY KEY, verify_token TEXT NOT NULL, retire_deadline REAL, retired_at REAL
+);
+CREATE TABLE IF NOT EXISTS cache_use (
+    entry TEXT PRIMARY KEY, last_used REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pool_purges (
+    pool TEXT PRIMARY KEY, body TEXT NOT NULL, requested_at REAL NOT NULL
+);
 """
 
 # PRAGMA user_version of a state folder this llorchd wrote; older ones are migrated on open.
@@ -113,6 +122,20 @@ class PoolRuntime:
     draining: bool = False
     drain_deadline: float | None = None
     reload_token: str = ""
+
+
+@dataclass(frozen=True)
+class ModelRuntime:
+    """What a person asked of a Model at run time, and when it was retired: never in manifests.
+
+    `verify_token` changes with each POST .../verify; `retire_deadline` (unix seconds) is how long
+    its pools' running tasks may finish after a Retired state change; `retired_at` is when the
+    Model controller first saw it Retired (the cache's grace period counts from it)."""
+
+    model: str
+    verify_token: str = ""
+    retire_deadline: float | None = None
+    retired_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -365,6 +388,53 @@ class StateDB:
                 (runtime.pool, int(runtime.draining), runtime.drain_deadline, runtime.reload_token),
             )
 
+    # -- catalog: a Model's run-time state, cache use, pending purges ----------------------------------
+
+    def model_runtime(self, model: str) -> ModelRuntime:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT verify_token, retire_deadline, retired_at FROM model_runtime WHERE model = ?",
+                (model,),
+            ).fetchone()
+        return ModelRuntime(model) if row is None else ModelRuntime(model, *row)
+
+    def save_model_runtime(self, runtime: ModelRuntime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO model_runtime VALUES (?, ?, ?, ?)",
+                (runtime.model, runtime.verify_token, runtime.retire_deadline, runtime.retired_at),
+            )
+
+    def touch_cache_entry(self, entry: str, at: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO cache_use VALUES (?, ?) ON CONFLICT(entry) DO UPDATE SET "
+                "last_used = MAX(last_used, excluded.last_used)",
+                (entry, at),
+            )
+
+    def cache_uses(self) -> dict[str, float]:
+        with self._lock:
+            rows = self._conn.execute("SELECT entry, last_used FROM cache_use").fetchall()
+        return {str(entry): float(at) for entry, at in rows}
+
+    def forget_cache_entry(self, entry: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM cache_use WHERE entry = ?", (entry,))
+
+    def save_purge(self, pool: str, body: dict[str, Any], at: float) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO pool_purges VALUES (?, ?, ?)", (pool, json.dumps(body), at))
+
+    def purges(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT pool, body FROM pool_purges ORDER BY requested_at").fetchall()
+        return {str(pool): dict(json.loads(body)) for pool, body in rows}
+
+    def delete_purge(self, pool: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM pool_purges WHERE pool = ?", (pool,))
+
     def save_task(self, record: TaskRecord) -> None:
         with self._tx() as conn:
             conn.execute(
@@ -422,6 +492,16 @@ class StateDB:
         with self._lock:
             row = self._conn.execute("SELECT * FROM artifacts WHERE id = ?", (artifact_id,)).fetchone()
         return None if row is None else _artifact(row)
+
+    def all_artifacts(self) -> list[ArtifactRecord]:
+        """Oldest first (ties in put order): what retention walks."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM artifacts ORDER BY created_ms, rowid").fetchall()
+        return [_artifact(row) for row in rows]
+
+    def delete_artifacts(self, ids: list[str]) -> None:
+        with self._tx() as conn:
+            conn.executemany("DELETE FROM artifacts WHERE id = ?", [(artifact_id,) for artifact_id in ids])
 
     def artifacts(self, *, kind: str | None, tag: str | None, limit: int) -> list[ArtifactRecord]:
         """Newest first (ties in put order), of one kind and carrying one tag when those are given."""

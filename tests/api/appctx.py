@@ -11,6 +11,7 @@ from llorch.dataplane.service import TaskService
 from llorch.resources import ServerConfig
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
+from llorch.store.cache import WeightsCache
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
@@ -35,7 +36,13 @@ def app_context(
         config=config,
         store=store,
         db=db,
-        artifacts=ArtifactStore(db, tmp_path / "artifacts", max_bytes=config.artifacts.max_bytes),
+        artifacts=ArtifactStore(
+            db,
+            tmp_path / "artifacts",
+            max_bytes=config.artifacts.max_bytes,
+            retention=config.artifacts.retention,
+        ),
+        cache=WeightsCache(db, tmp_path / "cache", config.cache),
         registry=registry,
         tasks=TaskService(store=store, db=db, registry=registry, metrics=metrics),
         tokens=tokens,

@@ -20,10 +20,13 @@ from pydantic import BaseModel
 from referencing.jsonschema import DRAFT202012
 
 from llorch.api.app import create_app
-from llorch.api.artifacts import ArtifactRequest
+from llorch.api.artifacts import ArtifactRequest, GcRequest
+from llorch.api.cache import PruneRequest
+from llorch.api.catalog import CatalogModelRequest, StateRequest
 from llorch.api.middleware import OPEN_PATHS
 from llorch.api.openai_compat import ChatBody, CompletionBody
 from llorch.api.pool_actions import DrainRequest, ReloadRequest
+from llorch.api.pool_purge import PurgeRequest
 from llorch.api.tasks import TaskRequest
 from llorch.resources import ServerConfig
 from llorch.resources.errors import ErrorCode
@@ -46,6 +49,11 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ArtifactRequest,
     CompletionBody,
     ChatBody,
+    CatalogModelRequest,
+    StateRequest,
+    PurgeRequest,
+    PruneRequest,
+    GcRequest,
 )
 
 # Headers any HTTP answer has; the document describes the ones the API itself sets.
@@ -620,10 +628,12 @@ def test_artifacts_and_their_refusals_match(
     whole = api.client.simulate_get(f"/v1/artifacts/{plan_id}")
     assert whole.json["content"] == plan["content"]
     check(doc, registry, whole, "/v1/artifacts/{artifact_id}", "get")
-    for absent in ("0" * 64, "not-an-id"):
-        missing = api.client.simulate_get(f"/v1/artifacts/{absent}")
-        assert missing.status_code == 404
-        check(doc, registry, missing, "/v1/artifacts/{artifact_id}", "get")
+    missing = api.client.simulate_get(f"/v1/artifacts/{'0' * 64}")
+    assert missing.status_code == 404
+    check(doc, registry, missing, "/v1/artifacts/{artifact_id}", "get")
+    refused = api.client.simulate_get("/v1/artifacts/not-an-id")
+    assert refused.status_code == 400
+    check(doc, registry, refused, "/v1/artifacts/{artifact_id}", "get")
     for query, status in (
         ("", 200),
         ("kind=diff&tag=t1&limit=5", 200),
@@ -647,6 +657,26 @@ CONTROL_CALLS = [
     ("get", "/v1/policies", "/v1/policies", None),
     ("get", "/v1/policies/chat", "/v1/policies/{name}", None),
     ("get", "/v1/pools/demo/health", "/v1/pools/{name}/health", None),
+    ("get", "/v1/pools/cold/health", "/v1/pools/{name}/health", None),
+    (
+        "post",
+        "/v1/catalog/models",
+        "/v1/catalog/models",
+        {"id": "fresh", "source_url": "http://127.0.0.1:9/w.gguf"},
+    ),
+    ("post", "/v1/catalog/models", "/v1/catalog/models", {"id": "tiny", "source": {"builtin": "tiny-llama"}}),
+    ("post", "/v1/catalog/models", "/v1/catalog/models", {"id": "x"}),
+    ("delete", "/v1/catalog/models/tiny", "/v1/catalog/models/{name}", None),
+    ("delete", "/v1/catalog/models/tiny?dryRun=true", "/v1/catalog/models/{name}", None),
+    ("post", "/v1/catalog/models/tiny/verify", "/v1/catalog/models/{name}/verify", None),
+    ("post", "/v1/catalog/models/absent/verify", "/v1/catalog/models/{name}/verify", None),
+    ("post", "/v1/catalog/models/tiny/state", "/v1/catalog/models/{name}/state", {"state": "Retired"}),
+    ("post", "/v1/catalog/models/tiny/state", "/v1/catalog/models/{name}/state", {"state": "Gone"}),
+    ("post", "/v1/pools/demo/purge", "/v1/pools/{name}/purge", {"drain_first": False}),
+    ("post", "/v1/pools/demo/purge", "/v1/pools/{name}/purge", {"purge_models": ["tiny"]}),
+    ("get", "/v1/cache", "/v1/cache", None),
+    ("post", "/v1/cache/prune", "/v1/cache/prune", {"dry_run": True}),
+    ("post", "/v1/retention/artifacts", "/v1/retention/artifacts", {}),
     ("post", "/v1/pools/demo/drain", "/v1/pools/{name}/drain", {"deadline_ms": 1000}),
     ("post", "/v1/pools/demo/resume", "/v1/pools/{name}/resume", None),
     ("post", "/v1/pools/demo/reload", "/v1/pools/{name}/reload", {}),

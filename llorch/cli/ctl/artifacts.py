@@ -1,13 +1,18 @@
-"""`artifact put` and `artifact show`: text kept in llorchd by id (`get artifacts` lists them)."""
+"""`artifact put`, `show`, `diff` and `gc`: text kept in llorchd by id (`get artifacts` lists them)."""
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import IO, Any
 
 import click
 
-from llorch.cli.ctl.common import Settings, fail
+from llorch.cli.ctl.common import ERROR_EXIT, Settings, fail
+from llorch.cli.render import artifacts as render
 from llorch.resources import ARTIFACT_KINDS
+
+_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -75,6 +80,44 @@ def artifact_show(settings: Settings, artifact_id: str) -> None:
         content = str(client.artifact(artifact_id).get("content", ""))
     # Bytes go to stdout untouched: no newline added, no re-encoding by the terminal's locale.
     click.echo(content.encode("utf-8"), nl=False)
+
+
+@artifact.command("diff")
+@click.argument("first", metavar="A")
+@click.argument("second", metavar="B")
+@click.pass_context
+def artifact_diff(ctx: click.Context, first: str, second: str) -> None:
+    """A unified diff of two artifacts' text, A to B. Exit 0 when they are the same, 1 when they differ."""
+    ctx.meta[ERROR_EXIT] = 2
+    for artifact_id in (first, second):
+        if not _ID.fullmatch(artifact_id):
+            fail(f"{artifact_id!r} is not an artifact id (64 lowercase hex; see `get artifacts -o wide`)")
+    settings: Settings = ctx.obj
+    with settings.client() as client:
+        old, new = client.artifact(first), client.artifact(second)
+    lines = difflib.unified_diff(
+        str(old.get("content", "")).splitlines(keepends=True),
+        str(new.get("content", "")).splitlines(keepends=True),
+        fromfile=f"a/{first[:12]} ({old.get('kind')})",
+        tofile=f"b/{second[:12]} ({new.get('kind')})",
+    )
+    text = "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
+    if text:
+        click.echo(text, nl=False)
+        raise click.exceptions.Exit(1)
+
+
+@artifact.command("gc")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.pass_obj
+def artifact_gc(settings: Settings, dry_run: bool) -> None:
+    """Apply artifacts.retention now (llorchd does it periodically): remove old artifacts, keeping
+    tagged ones (keepTagged) and every parent of one that is kept."""
+    with settings.client() as client:
+        answer = client.collect_artifacts(dry_run=dry_run)
+    click.echo(render.collected(answer))
 
 
 COMMANDS = (artifact,)

@@ -1,10 +1,21 @@
-"""The `get artifacts` table."""
+"""The `get artifacts` table, and what `artifact gc` removed."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llorch.cli.render.values import NONE, Obj, age, human_size, mapping_text, number, table, text
+from llorch.cli.render.values import (
+    NONE,
+    Obj,
+    age,
+    dicts,
+    human_size,
+    integer,
+    mapping_text,
+    number,
+    table,
+    text,
+)
 
 
 def artifacts_table(items: Sequence[Obj], *, wide: bool = False, now: float) -> str:
@@ -28,3 +39,15 @@ def artifacts_table(items: Sequence[Obj], *, wide: bool = False, now: float) -> 
             row += [text(item.get("parent")), mapping_text(item.get("metadata"))]
         rows.append(row)
     return "\n".join(table(headers, rows))
+
+
+def collected(answer: Obj) -> str:
+    """`removed <id> (kind, size)` per artifact, then the total; `would remove` for a dry run."""
+    verb = "would remove" if answer.get("dry_run") else "removed"
+    removed = dicts(answer.get("removed"))
+    lines = [
+        f"{verb} {text(r.get('id'))} ({text(r.get('kind'))}, {human_size(r.get('size_bytes'))})"
+        for r in removed
+    ]
+    lines.append(f"{verb} {len(removed)} artifact(s), {human_size(integer(answer.get('freed_bytes')))}")
+    return "\n".join(lines)

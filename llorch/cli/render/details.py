@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from llorch.cli.render.tables import desired_replicas, model_source, selector_text
+from llorch.cli.render.tables import desired_replicas, download_progress, model_source, selector_text
 from llorch.cli.render.values import (
     NONE,
     Obj,
@@ -210,16 +210,35 @@ def _model_body(obj: Obj, now: float) -> list[str]:
     if status.digest:
         digest += " (verified)" if status.digest_verified is True else " (not verified)"
     trust = text(status.trust)
+    if status.signer:
+        trust += f" by {status.signer}"
     if status.trust_warning:
         trust += f" ({status.trust_warning})"
-    state = [
-        ("Lifecycle", text(status.lifecycle)),
+    state = [("Lifecycle", text(status.lifecycle))]
+    progress = download_progress(status)
+    if progress is not None:
+        state.append(("Download", progress))
+    state += [
         ("Resolved Path", text(status.resolved_path)),
         ("Size", human_size(status.size_bytes)),
         ("Digest", digest),
         ("Trust", trust),
-        ("Observed Generation", text(status.observed_generation or None)),
     ]
+    if status.sbom is not None:
+        licenses = ", ".join(status.sbom.licenses) or NONE
+        state.append(("SBOM", f"{status.sbom.format}, {status.sbom.components} components"))
+        state.append(("Licenses", licenses))
+    elif status.sbom_error:
+        state.append(("SBOM", f"unreadable: {status.sbom_error}"))
+    verification = status.last_verification
+    if verification is not None:
+        state.append(
+            (
+                "Last Verification",
+                f"{verification.result} ({verification.reason}) {age(verification.at, now)} ago",
+            )
+        )
+    state.append(("Observed Generation", text(status.observed_generation or None)))
     return [
         "Spec:",
         *fields(pairs, "  "),

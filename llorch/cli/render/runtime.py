@@ -36,6 +36,8 @@ def health(answer: Obj) -> str:
         ]
     )
     lines = [header]
+    if answer.get("blocked_by"):
+        lines.append(f"Blocked by: {text(answer['blocked_by'])}: {text(answer.get('message'))}")
     if answer.get("last_error"):
         lines.append(f"Last error: {text(answer['last_error'])}")
     rows = [

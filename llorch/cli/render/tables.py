@@ -95,7 +95,23 @@ def short_digest(digest: Any, verified: bool) -> str:
     return short + ("✓" if verified else "")
 
 
+def download_progress(status: ModelStatus) -> str | None:
+    """`42% (1.4GiB/3.3GiB, 88.0MiB/s)` while the weights download, else None."""
+    done = status.downloaded_bytes
+    if done is None:
+        return None
+    total = status.total_bytes
+    rate = status.bytes_per_second
+    speed = f", {human_size(rate)}/s" if rate is not None else ""
+    if total:
+        return f"{min(100, done * 100 // total)}% ({human_size(done)}/{human_size(total)}{speed})"
+    return f"{human_size(done)}{speed}"
+
+
 def _ready(status: ModelStatus) -> str:
+    progress = download_progress(status)
+    if progress is not None:
+        return f"Downloading {progress.split(' ', 1)[0]}"
     ready = condition(status.conditions, "Ready")
     return ready.status if ready is not None else "Unknown"
 

@@ -235,8 +235,13 @@ class PoolController:
         target = self._targets.resolve(name, spec)
         if isinstance(target, Blocker):
             # Replicas already running keep running: a missing model file or a typo in the
-            # model's name must not tear down what serves traffic.
+            # model's name must not tear down what serves traffic. A Retired model is the
+            # exception: its replicas drain to the deadline and stop.
             self._registry.set_standby(name, None)
+            if target.drain:
+                for state in list(replicas.values()):
+                    if self._lifecycle.drain(key, state, target.message, deadline=target.drain_deadline):
+                        replicas.pop(state.id, None)
             if previous.blocked_by != target.reason:
                 kind = "Warning" if target.warning else "Normal"
                 self._db.record_event(key, kind, target.reason, target.message)
@@ -247,7 +252,9 @@ class PoolController:
                 }
             )
             self._db.put_status(key, self._with_replicas(name, status, spec, replicas, spec.replicas))
-            return Result(requeue_after=target.retry_after)
+            return Result(
+                requeue_after=STARTING_PROBE_SECONDS if replicas and target.drain else target.retry_after
+            )
         if runtime.draining:
             self._registry.set_standby(name, None)
             return self._reconcile_draining(key, spec, runtime, status, previous, replicas, now)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llorch.resources import Model, PoolSpec
+from llorch.resources import Lifecycle, Model, PoolSpec
 from llorch.resources.errors import LlorchError
 from llorch.resources.status import is_true
 from llorch.runtime.engines.base import EngineAdapter, LaunchRequest, Upstream
@@ -41,7 +41,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Blocker:
-    """Why the pool cannot run now; replicas already running keep running meanwhile."""
+    """Why the pool cannot run now; replicas already running keep running meanwhile, unless `drain`."""
 
     reason: str
     message: str
@@ -49,6 +49,10 @@ class Blocker:
     retry_after: float | None
     # Waiting for something that is on its way is ordinary start-up, not trouble.
     warning: bool = True
+    # The replicas must stop too (a Retired model): running tasks get until `drain_deadline`
+    # (unix seconds; None: supervision.drainGraceSeconds), then end with POOL_DRAINED.
+    drain: bool = False
+    drain_deadline: float | None = None
 
 
 class Targets:
@@ -82,13 +86,21 @@ class Targets:
             self._engine_binary(spec.engine)
         except LlorchError as exc:
             return Blocker("EngineNotInstalled", exc.message, 30.0)
-        if self._store.get(f"Model/{spec.model}") is None:
+        entry = self._store.get(f"Model/{spec.model}")
+        if entry is None:
             return Blocker("ModelNotFound", f"no Model named {spec.model!r}", 5.0)
+        if isinstance(entry.obj, Model) and entry.obj.spec.lifecycle is Lifecycle.RETIRED:
+            message = (
+                f"Model {spec.model!r} is Retired: running tasks finish until the deadline, then the "
+                "replicas stop; setting it Active starts them again"
+            )
+            deadline = self._db.model_runtime(spec.model).retire_deadline
+            return Blocker("ModelRetired", message, None, drain=True, drain_deadline=deadline)
         model = self._db.model_status(spec.model)
+        if model is not None and model.downloading:
+            return Blocker("Pending", f"{model.download_text()} of Model {spec.model!r}", 1.0, warning=False)
         if model is None or not is_true(model.conditions, "Ready") or model.resolved_path is None:
             return Blocker("ModelNotReady", f"Model {spec.model!r} is not Ready yet", 1.0, warning=False)
-        if model.lifecycle == "Retired":
-            return Blocker("ModelRetired", f"Model {spec.model!r} is Retired", None)
         return None
 
     def target(self, pool: str, spec: PoolSpec) -> Target:

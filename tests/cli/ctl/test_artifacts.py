@@ -95,7 +95,7 @@ def test_nothing_stored_yet(api: Api) -> None:
     ("args", "exit_code", "message"),
     [
         (("artifact", "show", "0" * 64), 1, "(NOT_FOUND)"),
-        (("get", "artifact/abc"), 1, "(NOT_FOUND)"),
+        (("get", "artifact/abc"), 1, "(INVALID_PARAMS)"),
         (("artifact", "put", "--kind", "diff", "--parent", "f" * 64), 1, "(INVALID_PARAMS)"),
         (("artifact", "put", "--kind", "essay"), 2, "Invalid value for '--kind'"),
         (("artifact", "put", "--kind", "plan", "--meta", "novalue"), 2, "'novalue' is not KEY=VALUE"),
@@ -115,3 +115,22 @@ def test_a_file_that_is_not_utf8_is_refused_before_sending(api: Api, tmp_path: P
     result = ctl(api, "artifact", "put", str(binary), "--kind", "other")
     assert result.exit_code == 1 and "is not UTF-8 text" in result.stderr
     assert ok(ctl(api, "get", "artifacts", "-o", "name")) == ""
+
+
+def test_diff_prints_a_unified_diff_and_exits_1_when_they_differ(api: Api) -> None:
+    first = put(api, "one\ntwo\n", "--kind", "plan")
+    second = put(api, "one\nthree\n", "--kind", "plan")
+    differ = ctl(api, "artifact", "diff", first, second)
+    assert differ.exit_code == 1, differ.output
+    assert f"--- a/{first[:12]} (plan)" in differ.stdout and "-two\n+three\n" in differ.stdout
+    same = ctl(api, "artifact", "diff", first, first)
+    assert same.exit_code == 0 and same.stdout == ""
+    bad = ctl(api, "artifact", "diff", first, "../etc")
+    assert bad.exit_code == 2 and "not an artifact id" in bad.stderr
+
+
+def test_gc_applies_retention_and_a_dry_run_keeps_everything(api: Api) -> None:
+    # The test server has no retention limits: nothing is ever removed.
+    put(api, "kept", "--kind", "plan")
+    assert ok(ctl(api, "artifact", "gc", "--dry-run")).splitlines()[-1] == "would remove 0 artifact(s), 0B"
+    assert ok(ctl(api, "artifact", "gc")).splitlines()[-1] == "removed 0 artifact(s), 0B"

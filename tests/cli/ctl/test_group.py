@@ -81,5 +81,7 @@ def test_every_area_module_registers_its_commands() -> None:
         "health": "pools",
         "run": "run",
         "top": "top",
+        "pull": "pull",
+        "cache": "cache",
     }
     assert set(main.commands) == set(registered)
