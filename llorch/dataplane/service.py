@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llorch.dataplane.admission import AdmissionQueue, QueueFull
+from llorch.dataplane.auditing import audits_refusals
 from llorch.dataplane.dispatcher import TICK_SECONDS, Dispatcher
 from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.estimates import ServiceTimes
@@ -23,6 +24,7 @@ from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.audit import AuditLog
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
@@ -44,10 +46,17 @@ class Admitted:
 
 class TaskService:
     def __init__(
-        self, *, store: ManifestStore, db: StateDB, registry: ReplicaRegistry, metrics: Metrics | None = None
+        self,
+        *,
+        store: ManifestStore,
+        db: StateDB,
+        registry: ReplicaRegistry,
+        metrics: Metrics | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
         self.metrics = metrics
+        self.audit = audit
         self._db = db
         self._registry = registry
         self._queue = AdmissionQueue()
@@ -109,6 +118,7 @@ class TaskService:
         return min([pool.spec.context, *reported])
 
     @counts_admission
+    @audits_refusals
     def submit(
         self,
         request: CompletionRequest,

@@ -30,7 +30,7 @@ from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import Upstream
 from llorch.runtime.engines.llamacpp import LlamaCpp
 from llorch.runtime.registry import Replica, ReplicaRegistry
-from tests.api.appctx import app_context
+from tests.api.appctx import app_context, close
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_PATH = REPO / "contracts" / "openapi.yaml"
@@ -407,8 +407,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     # llorchd always hands its registry over (api/server.py), so /metrics is part of the API.
     app = create_app(ctx, metrics=CollectorRegistry())
     yield Api(falcon.testing.TestClient(app), app, ctx.registry)
-    ctx.tasks.stop()
-    ctx.db.close()
+    close(ctx)
 
 
 def served_routes(app: falcon.App[falcon.Request, falcon.Response]) -> set[tuple[str, str]]:
