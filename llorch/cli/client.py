@@ -147,6 +147,14 @@ class Client:
         params = {"kind": kind, "tag": tag, "limit": limit}
         return self._json("GET", "/v1/artifacts", params={k: v for k, v in params.items() if v is not None})
 
+    # -- the audit trail ----------------------------------------------------------------------------
+
+    def audit(
+        self, *, since: str | None, decision: str | None, actor: str | None, limit: int | None
+    ) -> dict[str, Any]:
+        params = {"since": since, "decision": decision, "actor": actor, "limit": limit}
+        return self._json("GET", "/v1/audit", params={k: v for k, v in params.items() if v is not None})
+
     # -- tasks --------------------------------------------------------------------------------------
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:

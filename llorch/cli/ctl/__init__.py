@@ -11,10 +11,10 @@ Exit codes: 0 ok, 1 error, 2 usage (click's), 130 interrupted; `diff` follows ku
 
 from __future__ import annotations
 
-from llorch.cli.ctl import apply, artifacts, objects, pools, run
+from llorch.cli.ctl import apply, artifacts, audit, objects, pools, run, token
 from llorch.cli.ctl.group import main
 
-_AREAS = (apply, objects, pools, run, artifacts)
+_AREAS = (apply, objects, pools, run, artifacts, audit, token)
 
 for _area in _AREAS:
     for _command in _area.COMMANDS:

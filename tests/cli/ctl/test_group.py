@@ -80,5 +80,7 @@ def test_every_area_module_registers_its_commands() -> None:
         "reload": "pools",
         "health": "pools",
         "run": "run",
+        "audit": "audit",
+        "token": "token",
     }
     assert set(main.commands) == set(registered)
