@@ -3,6 +3,7 @@ resolves, request bodies as pydantic generates them, and real answers (no engine
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,16 +22,20 @@ from referencing.jsonschema import DRAFT202012
 
 from llorch.api.app import create_app
 from llorch.api.artifacts import ArtifactRequest
+from llorch.api.auth.scopes import required_scope
 from llorch.api.middleware import OPEN_PATHS
 from llorch.api.openai_compat import ChatBody, CompletionBody
 from llorch.api.pool_actions import DrainRequest, ReloadRequest
 from llorch.api.tasks import TaskRequest
+from llorch.api.tools import HttpToolRequest
 from llorch.resources import ServerConfig
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import Upstream
 from llorch.runtime.engines.llamacpp import LlamaCpp
+from llorch.runtime.outbound.fetch import OutboundClient
 from llorch.runtime.registry import Replica, ReplicaRegistry
 from tests.api.appctx import app_context, close
+from tests.upstream import LoopbackOnly, upstream
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_PATH = REPO / "contracts" / "openapi.yaml"
@@ -46,6 +51,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ArtifactRequest,
     CompletionBody,
     ChatBody,
+    HttpToolRequest,
 )
 
 # Headers any HTTP answer has; the document describes the ones the API itself sets.
@@ -344,6 +350,16 @@ def test_only_the_open_paths_skip_auth(doc: dict[str, Any]) -> None:
     assert doc["security"] == [{"bearerAuth": []}, {"apiKey": []}]
     open_paths = {path for path, _, _, operation in operations(doc) if operation.get("security") == []}
     assert open_paths == set(OPEN_PATHS)
+
+
+def test_each_operation_names_the_scope_the_server_requires(doc: dict[str, Any]) -> None:
+    for path, method, _, operation in operations(doc):
+        if path in OPEN_PATHS:
+            continue
+        scope = required_scope(method, path)
+        assert operation.get("security") == [{"bearerAuth": [scope]}, {"apiKey": [scope]}], (
+            f"{method.upper()} {path} needs {scope}"
+        )
 
 
 def test_error_codes_are_the_ones_the_api_maps(doc: dict[str, Any]) -> None:
@@ -671,3 +687,62 @@ def test_control_plane_answers_match(
     result = api.client.simulate_request(method.upper(), target, query_string=query or None, json=body)
     assert result.status_code < 500, result.text
     check(doc, registry, result, path, method)
+
+
+def test_tool_calls_the_audit_trail_and_auth_refusals_match(
+    tmp_path: Path, doc: dict[str, Any], registry: referencing.Registry[Any]
+) -> None:
+    reader = "reader-key-for-the-contract"
+    config = ServerConfig.model_validate(
+        {
+            "auth": {
+                "keys": [
+                    {
+                        "name": "reader",
+                        "sha256": hashlib.sha256(reader.encode()).hexdigest(),
+                        "scopes": ["read"],
+                    }
+                ]
+            }
+        }
+    )
+    with upstream() as up:
+        ctx = app_context(
+            tmp_path,
+            config=config,
+            tokens=("admin-token",),
+            outbound=OutboundClient(transport=lambda: LoopbackOnly(up.port)),
+        )
+        client = falcon.testing.TestClient(create_app(ctx))
+        admin = {"Authorization": "Bearer admin-token"}
+        policy = f"""\
+apiVersion: llorch.dev/v1
+kind: Policy
+metadata: {{name: tools}}
+spec:
+  httpTools:
+    allow: [{{host: 127.0.0.1, ports: [{up.port}], schemes: [http]}}]
+"""
+        applied = client.simulate_post(
+            "/v1/manifests", body=policy, headers={**admin, "Content-Type": "application/yaml"}
+        )
+        assert applied.status_code == 200, applied.text
+        for url, status in ((up.url("/echo"), 200), ("http://169.254.169.254/", 403), ("file:///x", 403)):
+            called = client.simulate_post(
+                "/v1/tools/http", json={"policy": "tools", "url": url}, headers=admin
+            )
+            assert called.status_code == status, called.text
+            check(doc, registry, called, "/v1/tools/http", "post")
+        for query, status in (("", 200), ("decision=deny&limit=5", 200), ("since=yesterday", 400)):
+            listed = client.simulate_get("/v1/audit", query_string=query or None, headers=admin)
+            assert listed.status_code == status, listed.text
+            check(doc, registry, listed, "/v1/audit", "get")
+        for headers, status in (
+            ({}, 401),
+            ({"Authorization": "Bearer nope"}, 401),
+            ({"X-API-Key": reader}, 403),
+        ):
+            refused = client.simulate_get("/v1/audit", headers=headers)
+            assert refused.status_code == status and refused.headers["WWW-Authenticate"]
+            check(doc, registry, refused, "/v1/audit", "get")
+        close(ctx)
