@@ -12,6 +12,7 @@ from llorch.api.context import AppContext
 from llorch.api.tasks import NAME, read_json
 from llorch.dataplane.tools import ToolAnswer, ToolCall
 from llorch.resources.policy import HttpMethod
+from llorch.runtime.outbound.fetch import OutboundRequest
 
 HeaderName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
 HeaderValue = Annotated[str, Field(max_length=8192, pattern=r"^[^\r\n\x00]*$")]
@@ -50,10 +51,12 @@ class HttpToolRequest(BaseModel):
 
     def call(self) -> ToolCall:
         return ToolCall(
-            method=self.method,
-            url=self.url,
-            headers=tuple(self.headers.items()),
-            body=(self.body or "").encode("utf-8"),
+            OutboundRequest(
+                method=self.method,
+                url=self.url,
+                headers=tuple(self.headers.items()),
+                body=(self.body or "").encode("utf-8"),
+            ),
             pool=self.pool,
             policy=self.policy,
             task_id=self.task_id,

@@ -25,10 +25,7 @@ _USERINFO = re.compile(r"//[^/?#]*@")
 
 @dataclass(frozen=True)
 class ToolCall:
-    method: str
-    url: str
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
+    request: OutboundRequest
     pool: str | None = None
     policy: str | None = None
     task_id: str | None = None
@@ -74,10 +71,11 @@ class HttpTools:
         redactor = Redactor(
             patterns=tuple(re.compile(p) for p in rules.redact) if rules else (),
             headers=frozenset(rules.redact_headers) if rules else frozenset(),
-            secrets=tuple(secrets_in(call.headers)),
+            secrets=tuple(secrets_in(call.request.headers)),
         )
         # What the audit trail names: the method and the URL without userinfo or query, redacted.
-        target = f"{call.method.upper()} {redactor.text(_USERINFO.sub('//', re.split(r'[?#]', call.url)[0]))}"
+        bare_url = _USERINFO.sub("//", re.split(r"[?#]", call.request.url)[0])
+        target = f"{call.request.method.upper()} {redactor.text(bare_url)}"
         try:
             fetched = self._fetch(call, guard)
         except UnsupportedScheme as exc:
@@ -109,7 +107,7 @@ class HttpTools:
 
     def _fetch(self, call: ToolCall, guard: ToolGuard) -> Fetched:
         rules = guard.rules
-        request = OutboundRequest(call.method, call.url, call.headers, call.body)
+        request = call.request
         if rules is None:
             # Nothing can be allowed: the guard refuses the first hop, before any connection.
             return self._client.fetch(request, guard, max_bytes=1, timeout_seconds=1)

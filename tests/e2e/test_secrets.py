@@ -108,24 +108,15 @@ def test_no_secret_is_written_or_answered(tmp_path: Path, engine: str, log_forma
     with upstream() as tools:
         daemon = start_llorchd(tmp_path, manifests_dir, state, config, log_format=log_format, env=env)
         try:
-            admin = httpx.Client(
-                base_url=daemon.url,
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                timeout=30,
-                event_hooks={"response": [keep]},
-            )
-            agent = httpx.Client(
-                base_url=daemon.url,
-                headers={"X-API-Key": AGENT_KEY},
-                timeout=30,
-                event_hooks={"response": [keep]},
-            )
-            legacy = httpx.Client(
-                base_url=daemon.url,
-                headers={"Authorization": f"Bearer {LEGACY_TOKEN}"},
-                timeout=30,
-                event_hooks={"response": [keep]},
-            )
+
+            def client(**headers: str) -> httpx.Client:
+                return httpx.Client(
+                    base_url=daemon.url, headers=headers, timeout=30, event_hooks={"response": [keep]}
+                )
+
+            admin = client(Authorization=f"Bearer {ADMIN_KEY}")
+            agent = client(**{"X-API-Key": AGENT_KEY})
+            legacy = client(Authorization=f"Bearer {LEGACY_TOKEN}")
             applied = admin.post(
                 "/v1/manifests",
                 content=manifests(engine, tools.port),
