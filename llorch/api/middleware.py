@@ -18,7 +18,7 @@ from llorch.dataplane.logcontext import correlation_id
 from llorch.dataplane.redact import redact_builtin
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.jwks import KeySetUnavailable
-from llorch.store.audit import DENY, Actor, AuditLog, acting
+from llorch.store.audit import DENY, SYSTEM, Actor, AuditLog, acting
 
 log = logging.getLogger("llorch.api")
 
@@ -112,6 +112,8 @@ class Auth:
         # The query may hold a secret (`?api_key=`): the log gets it redacted.
         line = redact_builtin(req.path + (f"?{req.query_string}" if req.query_string else ""))
         log.info("%s %s -> %s identity=%s", req.method, line, resp.status, acting.get().identity)
+        # The thread goes back to waitress's pool: what it does next is no longer this caller's.
+        acting.set(SYSTEM)
 
     def _verify(self, req: falcon.Request, presented: str) -> Principal:
         reason = "the token is not a known key"

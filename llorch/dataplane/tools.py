@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from llorch.dataplane.errors import DataplaneError
 from llorch.dataplane.policies import policy_for
-from llorch.dataplane.redact import Redactor, redact_builtin, secrets_in
+from llorch.dataplane.redact import Redactor, secrets_in
 from llorch.dataplane.toolpolicy import ToolDenied, ToolGuard
 from llorch.resources import Policy, Pool
 from llorch.resources.errors import ErrorCode, LlorchError
@@ -102,7 +102,7 @@ class HttpTools:
             headers=tuple(redactor.header_list(fetched.headers)),
             body=redactor.text(fetched.body.decode("utf-8", errors="replace")),
             truncated=fetched.truncated,
-            url=redact_builtin(redactor.text(str(fetched.url))),
+            url=redactor.text(str(fetched.url)),
         )
 
     def _fetch(self, call: ToolCall, guard: ToolGuard) -> Fetched:

@@ -41,7 +41,7 @@ def test_a_key_or_an_oidc_provider_counts_as_a_credential(tmp_path: Path) -> Non
     digest = "0" * 64
     for auth in (
         {"keys": [{"name": "ops", "sha256": digest, "scopes": ["admin"]}]},
-        {"oidc": {"issuer": "https://id.test", "audience": "llorch", "jwksFile": str(tmp_path / "jwks.json")}},
+        {"oidc": {"issuer": "https://id.test", "audience": "llorch", "jwksFile": str(tmp_path / "j.json")}},
     ):
         config = ServerConfig.model_validate({"bind": "0.0.0.0:8080", "auth": auth})
         check_bind(config, "0.0.0.0", ())

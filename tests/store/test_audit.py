@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from llorch.store.db import StateDB
 def test_entries_carry_the_acting_identity_and_filter(tmp_path: Path) -> None:
     db = StateDB(tmp_path / "state.sqlite")
     log = AuditLog(tmp_path / "state.sqlite")
-    log.record("pool.reload", "Pool/a")
+    # A fresh context: whatever an earlier test's request left on this thread is not here.
+    contextvars.Context().run(log.record, "pool.reload", "Pool/a")
     token = acting.set(Actor("token:ops", "cid-1"))
     try:
         log.record("pool.drain", "Pool/a", reason="deadline 1000 ms")
