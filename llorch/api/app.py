@@ -9,37 +9,45 @@ from prometheus_client import CollectorRegistry
 
 from llorch.api import (
     artifacts,
+    audit,
     cache,
     capabilities,
     catalog,
+    jsonbody,
     objects,
     openai_compat,
     pool_actions,
     pool_purge,
     sessions,
+    tools,
 )
 from llorch.api.context import AppContext
 from llorch.api.errors import handle_exception
 from llorch.api.health import HealthzResource
 from llorch.api.manifests import ManifestsResource
 from llorch.api.metrics import MetricsResource
-from llorch.api.middleware import BearerAuth, BodyLimit, CorrelationId
+from llorch.api.middleware import Auth, BodyLimit, CorrelationId
 from llorch.api.tasks import TaskCancelResource, TaskEventsResource, TaskResource, TasksResource
+from llorch.resources import ServerConfig
+
+
+def body_limit(config: ServerConfig) -> BodyLimit:
+    """The body limits per path: the app enforces them, and so does llorchd's HTTP server
+    before it reads a body (llorch.daemon.http)."""
+    return BodyLimit(
+        config.server.max_body_bytes,
+        {"/v1/artifacts": (artifacts.body_limit(config), "artifacts.maxBytes")},
+    )
 
 
 def create_app(
     ctx: AppContext, metrics: CollectorRegistry | None = None
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """`metrics`: the daemon's Prometheus registry, served at GET /metrics (no route without one)."""
-    middleware: list[Any] = [
-        CorrelationId(),
-        BodyLimit(
-            ctx.config.server.max_body_bytes,
-            {"/v1/artifacts": (artifacts.body_limit(ctx.config), "artifacts.maxBytes")},
-        ),
-        BearerAuth(ctx.tokens),
-    ]
+    middleware: list[Any] = [CorrelationId(), body_limit(ctx.config), Auth(ctx.keys, ctx.oidc, ctx.audit)]
     app = falcon.App(middleware=middleware)
+    json_handler = jsonbody.handler(ctx.config.server.max_json_depth)
+    app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})
     # Falcon picks the most specific handler; registering for both keeps its own HTTPError
     # handler from answering in a different shape.
     app.add_error_handler(Exception, handle_exception)
@@ -57,6 +65,8 @@ def create_app(
     openai_compat.routes(ctx, app)
     sessions.routes(ctx, app)
     artifacts.routes(ctx, app)
+    tools.routes(ctx, app)
+    audit.routes(ctx, app)
     app.add_route("/v1/tasks", TasksResource(ctx))
     app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))
     events = TaskEventsResource(ctx)

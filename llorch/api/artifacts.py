@@ -55,6 +55,9 @@ class ArtifactsResource:
         record, created = self._ctx.artifacts.put(
             body.kind, body.content, tags=body.tags, parent=body.parent, metadata=body.metadata
         )
+        self._ctx.audit.record(
+            "artifact.put", f"Artifact/{record.id}", reason="created" if created else "known"
+        )
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/v1/artifacts/{record.id}"
         resp.media = record.to_wire()

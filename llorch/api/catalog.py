@@ -125,6 +125,7 @@ class CatalogModelsResource(ObjectListResource):
             resp.media = {**dataclasses.asdict(result), "model": view}
             return
         self._ctx.changed({result.key})
+        self._ctx.audit.record("catalog.put", result.key, reason=f"{result.action} in {result.file}")
         entry = self._ctx.store.get(result.key)
         assert entry is not None, "apply_text has just written it"
         resp.status = falcon.HTTP_201 if result.action == "created" else falcon.HTTP_200
@@ -154,6 +155,7 @@ class VerifyResource:
         runtime = self._ctx.db.model_runtime(name)
         self._ctx.db.save_model_runtime(dataclasses.replace(runtime, verify_token=token))
         self._ctx.db.record_event(f"Model/{name}", "Normal", "Verify", f"verification requested ({token})")
+        self._ctx.audit.record("model.verify", f"Model/{name}", reason=f"verification {token}")
         self._ctx.changed({f"Model/{name}"})
         resp.status = falcon.HTTP_202
         resp.media = {"model": name, "verify_token": token}
@@ -188,6 +190,8 @@ class StateResource:
             self._ctx.db.record_event(
                 key, "Normal", body.state.value, f"lifecycle set to {body.state.value} in {result.file}"
             )
+        before = entry.obj.spec.lifecycle.value if isinstance(entry.obj, Model) else "?"
+        self._ctx.audit.record("model.lifecycle", key, reason=f"{before} -> {body.state.value}")
         self._ctx.changed({key, *(f"Pool/{pool}" for pool in pools)})
         resp.status = falcon.HTTP_202
         resp.media = {

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from llorch.api.auth.keys import KeyRing
+from llorch.api.auth.oidc import OidcVerifier
 from llorch.dataplane.service import TaskService
+from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
+from llorch.store.audit import AuditLog
 from llorch.store.cache import WeightsCache
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
@@ -23,6 +27,9 @@ class AppContext:
     cache: WeightsCache
     registry: ReplicaRegistry
     tasks: TaskService
-    tokens: tuple[str, ...]
+    keys: KeyRing
+    audit: AuditLog
+    tools: HttpTools
     # Objects the API itself changed (apply, delete): reconcile them now, not at the next file event.
     changed: Callable[[set[str]], None]
+    oidc: OidcVerifier | None = None

@@ -33,4 +33,7 @@ class ManifestsResource:
         results = self._ctx.store.apply_text(text, source=source, dry_run=dry_run)
         if not dry_run:
             self._ctx.changed({r.key for r in results if r.action != "unchanged"})
+            self._ctx.audit.record_each(
+                "manifest.apply", [(r.key, f"{r.action} in {r.file}") for r in results]
+            )
         resp.media = {"results": [dataclasses.asdict(r) for r in results]}

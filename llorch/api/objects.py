@@ -77,6 +77,7 @@ class ObjectResource:
         result = self._ctx.store.delete(f"{self._kind}/{name}", dry_run=dry_run)
         if not dry_run:
             self._ctx.changed({result.key})
+            self._ctx.audit.record("object.delete", result.key, reason=f"{result.action} from {result.file}")
         resp.media = dataclasses.asdict(result)
 
 

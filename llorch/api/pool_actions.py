@@ -75,6 +75,7 @@ class DrainResource:
             f"Pool/{name}", "Normal", "Draining", f"drain requested, deadline {body.deadline_ms} ms"
         )
         self._ctx.changed({f"Pool/{name}"})
+        self._ctx.audit.record("pool.drain", f"Pool/{name}", reason=f"deadline {body.deadline_ms} ms")
         resp.status = falcon.HTTP_202
         resp.media = {"pool": name, "draining": True, "drain_deadline_ms": int(deadline * 1000)}
 
@@ -92,6 +93,9 @@ class ResumeResource:
                 f"Pool/{name}", "Normal", "Resumed", "drain lifted; replicas start again"
             )
         self._ctx.changed({f"Pool/{name}"})
+        self._ctx.audit.record(
+            "pool.resume", f"Pool/{name}", reason="was draining" if runtime.draining else ""
+        )
         resp.status = falcon.HTTP_202
         resp.media = {"pool": name, "draining": False}
 
@@ -120,6 +124,7 @@ class ReloadResource:
         )
         self._ctx.db.record_event(f"Pool/{name}", "Normal", "Reload", f"rolling restart requested ({token})")
         self._ctx.changed({f"Pool/{name}"})
+        self._ctx.audit.record("pool.reload", f"Pool/{name}", reason=f"rolling restart {token}")
         resp.status = falcon.HTTP_202
         resp.media = {"pool": name, "reload_token": token}
 

@@ -59,6 +59,9 @@ class PurgeResource:
         self._ctx.db.record_event(
             f"Pool/{name}", "Normal", "Purging", f"draining, then removing the cached weights of {models}"
         )
+        self._ctx.audit.record(
+            "pool.purge", f"Pool/{name}", reason=f"drain, then remove the weights of {models}"
+        )
         self._ctx.changed({f"Pool/{name}"})
         resp.status = falcon.HTTP_202
         resp.media = {"pool": name, "draining": True, "drain_deadline_ms": int(deadline * 1000), **request}

@@ -161,6 +161,14 @@ class Client:
     def purge(self, pool: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._json("POST", f"/v1/pools/{pool}/purge", json=body)
 
+    # -- the audit trail ----------------------------------------------------------------------------
+
+    def audit(
+        self, *, since: str | None, decision: str | None, actor: str | None, limit: int | None
+    ) -> dict[str, Any]:
+        params = {"since": since, "decision": decision, "actor": actor, "limit": limit}
+        return self._json("GET", "/v1/audit", params={k: v for k, v in params.items() if v is not None})
+
     # -- tasks --------------------------------------------------------------------------------------
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -66,9 +66,11 @@ def configured_tokens(config: ServerConfig) -> tuple[str, ...]:
 
 
 def check_bind(config: ServerConfig, host: str, tokens: tuple[str, ...]) -> None:
-    """Refuse to serve anything but loopback without a token (CONTRACT.md, Auth)."""
-    if not tokens and not (is_loopback(host) and config.auth.allow_unauthenticated_loopback):
+    """Refuse to serve anything but loopback without a token, key or OIDC provider (CONTRACT.md, Auth)."""
+    credentials = bool(tokens or config.auth.keys or config.auth.oidc)
+    if not credentials and not (is_loopback(host) and config.auth.allow_unauthenticated_loopback):
         raise ConfigError(
-            f"refusing to serve on {host} without a token: set auth.tokens or ${config.auth.token_env}",
+            f"refusing to serve on {host} without a token: set auth.keys, auth.tokens or "
+            f"${config.auth.token_env}",
             ErrorCode.NON_LOOPBACK_WITHOUT_TOKEN,
         )

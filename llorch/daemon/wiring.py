@@ -10,9 +10,11 @@ from types import FrameType
 from typing import Any
 
 from waitress import wasyncore
-from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
+from waitress.server import MultiSocketServer
 
-from llorch.api.app import create_app
+from llorch.api.app import body_limit, create_app
+from llorch.api.auth.keys import KeyRing
+from llorch.api.auth.oidc import OidcVerifier
 from llorch.api.context import AppContext
 from llorch.controllers.housekeeping import Housekeeping
 from llorch.controllers.manager import Manager
@@ -20,15 +22,20 @@ from llorch.controllers.model import ModelController
 from llorch.controllers.pool import PoolController
 from llorch.controllers.workqueue import WorkQueue
 from llorch.daemon.config import check_bind, configured_tokens, default_state_dir, split_bind
+from llorch.daemon.http import LimitedServer, create_server
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
+from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
 from llorch.runtime.cache import cache_root
 from llorch.runtime.downloads import Downloads
 from llorch.runtime.gpus import GpuInventory, detect
+from llorch.runtime.jwks import KeySetSource
+from llorch.runtime.outbound.fetch import OutboundClient
 from llorch.runtime.provision import ensure_llama_server, find_engine
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
+from llorch.store.audit import AuditLog
 from llorch.store.cache import WeightsCache
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
@@ -51,6 +58,14 @@ class Daemon:
         ).resolve()
         self.cache = (Path(config.cache_dir).expanduser() if config.cache_dir else cache_root()).resolve()
         self.db = StateDB(self.state / "state.sqlite")
+        self.audit = AuditLog(self.state / "state.sqlite")
+        self.keys = KeyRing(config.auth.keys, self.tokens)
+        oidc = config.auth.oidc
+        self.oidc = (
+            OidcVerifier(oidc, KeySetSource(oidc.jwks_file or oidc.jwks_url or ""))
+            if oidc is not None
+            else None
+        )
         self.artifacts = ArtifactStore(
             self.db,
             self.state / "artifacts",
@@ -62,6 +77,10 @@ class Daemon:
         self.registry = ReplicaRegistry()
         self.inventory = inventory if inventory is not None else detect()
         self.metrics = Metrics(inventory=self.inventory)
+        # Tool calls wait on other hosts: half the control threads at most, so control calls answer.
+        self.tools = HttpTools(
+            self.store, self.audit, OutboundClient(), max_in_flight=max(1, config.server.control_threads // 2)
+        )
         reconcile = config.reconcile
         self.queue = WorkQueue(
             backoff_base=reconcile.error_backoff.initial_seconds,
@@ -72,6 +91,7 @@ class Daemon:
             db=self.db,
             registry=self.registry,
             metrics=self.metrics,
+            audit=self.audit,
             on_demand=lambda pool: self.queue.add(f"Pool/{pool}"),
         )
         self._binaries: dict[str, Path] = {}
@@ -121,7 +141,7 @@ class Daemon:
             debounce_ms=reconcile.debounce_ms,
             resync_seconds=reconcile.resync_seconds,
         )
-        self.server: BaseWSGIServer | MultiSocketServer | None = None
+        self.server: LimitedServer | MultiSocketServer | None = None
         self._stopped = threading.Event()
         self._stop_signal: str | None = None
         # waitress's socket map: the loop in `serve` polls it, `stop` closes it.
@@ -167,17 +187,24 @@ class Daemon:
                 cache=self.weights_cache,
                 registry=self.registry,
                 tasks=self.tasks,
-                tokens=self.tokens,
+                keys=self.keys,
+                oidc=self.oidc,
+                audit=self.audit,
+                tools=self.tools,
                 changed=self._changed,
             ),
             metrics=self.metrics.registry,
         )
         self.server = create_server(
             app,
+            self.config,
+            body_limit(self.config),
             map=self._sockets,
             host=self.host,
             port=self.port,
             threads=self.config.server.max_streams + self.config.server.control_threads,
+            # Connections that send nothing this long are closed (idle keep-alives); requests that
+            # arrive too slowly are closed by the server after server.requestTimeoutSeconds.
             channel_timeout=120,
             # Keeps a channel read while its request runs, so a client that closes the connection
             # is seen at once (waitress.client_disconnected) even when nothing is being written.
@@ -231,6 +258,7 @@ class Daemon:
         self.housekeeping.stop()
         self.manager.stop()
         self.pools.shutdown(keep_workers=keep_workers)
+        self.audit.close()
         self.db.close()
         log.info("llorchd stopped")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llorch.dataplane.admission import AdmissionQueue, QueueFull
+from llorch.dataplane.auditing import audits_refusals
 from llorch.dataplane.dispatcher import TICK_SECONDS, Dispatcher
 from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.estimates import ServiceTimes
@@ -26,6 +27,7 @@ from llorch.resources.errors import ErrorCode
 from llorch.runtime.demand import Demand
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
+from llorch.store.audit import AuditLog
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
 
@@ -57,6 +59,7 @@ class TaskService:
         registry: ReplicaRegistry,
         metrics: Metrics | None = None,
         on_demand: Callable[[str], None] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         """`on_demand(pool)` hears that a task of `pool` waits for a slot: its controller may start
         a replica (an idle pool) or grow the pool."""
@@ -67,6 +70,7 @@ class TaskService:
         # Its own lock: tasks end (and are touched) while the admission lock is held.
         self._activity_lock = threading.Lock()
         self.metrics = metrics
+        self.audit = audit
         self._db = db
         self._registry = registry
         self._queue = AdmissionQueue()
@@ -128,6 +132,7 @@ class TaskService:
         return min([pool.spec.context, *reported])
 
     @counts_admission
+    @audits_refusals
     def submit(
         self,
         request: CompletionRequest,

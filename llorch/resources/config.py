@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -15,15 +17,104 @@ _SSH_KEY = re.compile(
     r"sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
 )
 
+Scope = Literal["read", "submit", "admin"]
+SCOPES: tuple[Scope, ...] = ("read", "submit", "admin")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+JwtAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
+
+
+class ApiKey(Spec):
+    """A key llorchd accepts, stored only as the sha256 of the key (`llorchctl token create`)."""
+
+    name: str = Field(description="Shows as `token:<name>` in logs and the audit trail.")
+    sha256: str = Field(description="Lower-case hex sha256 of the key; the key itself is never stored.")
+    scopes: list[Scope] = Field(
+        min_length=1,
+        description="read: every GET; submit: tasks, sessions, "
+        "OpenAI/Anthropic endpoints, artifacts, tools; admin: everything.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _KEY_NAME.match(value):
+            raise ValueError(f"{value!r}: a key name is letters, digits, '.', '_' and '-', at most 63")
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not _SHA256.match(value):
+            raise ValueError("sha256 must be 64 lower-case hex digits: the key's digest, never the key")
+        return value
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _rs256() -> list[JwtAlgorithm]:
+    return ["RS256"]
+
+
+class Oidc(Spec):
+    """Bearer JWTs from an OpenID Connect provider, verified against its published keys (JWKS)."""
+
+    issuer: str = Field(min_length=1, description="The `iss` every token must carry.")
+    audience: str = Field(min_length=1, description="The `aud` every token must carry.")
+    jwks_file: str | None = Field(default=None, description="A JWKS document on disk.")
+    jwks_url: str | None = Field(
+        default=None, description="Where the provider publishes its JWKS (https, or http on loopback)."
+    )
+    scopes_claim: str = Field(
+        default="scope",
+        min_length=1,
+        description="Claim holding the scopes: a space-separated string "
+        "or a list; values other than read, submit, admin are ignored.",
+    )
+    leeway_seconds: float = Field(
+        default=30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat."
+    )
+    algorithms: list[JwtAlgorithm] = Field(default_factory=_rs256, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Oidc:
+        if (self.jwks_file is None) == (self.jwks_url is None):
+            raise ValueError("give exactly one of jwksFile or jwksUrl")
+        url = self.jwks_url
+        if url is not None and not (
+            url.startswith("https://") or (url.startswith("http://") and _is_loopback_url(url))
+        ):
+            raise ValueError("jwksUrl must be https (plain http only on a loopback address)")
+        return self
+
 
 class Auth(Spec):
-    tokens: list[str] = Field(default_factory=list, description="Accepted bearer tokens.")
-    token_env: str | None = Field(
-        default="LLORCH_TOKENS", description="Environment variable with more tokens, comma-separated."
+    tokens: list[str] = Field(
+        default_factory=list, description="Accepted bearer tokens, each an admin key (prefer keys)."
     )
+    token_env: str | None = Field(
+        default="LLORCH_TOKENS",
+        description="Environment variable with more tokens, comma-separated; admin keys too.",
+    )
+    keys: list[ApiKey] = Field(default_factory=list, description="Named keys with scopes, stored as sha256.")
+    oidc: Oidc | None = Field(default=None, description="Also accept JWTs from this OIDC provider.")
     allow_unauthenticated_loopback: bool = Field(
         default=True, description="With no token configured, accept requests on a loopback bind."
     )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Auth:
+        names = [key.name for key in self.keys]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"key names must be unique: {', '.join(repeated)} appear more than once")
+        return self
 
 
 class Backoff(Spec):
@@ -88,6 +179,19 @@ class Server(Spec):
     max_streams: int = Field(default=64, ge=1, le=4096, description="Streams served at once.")
     control_threads: int = Field(default=16, ge=2, le=256, description="Threads kept for everything else.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_header_bytes: int = Field(
+        default=65_536, ge=4096, le=1_048_576, description="Request line and headers; more is 431."
+    )
+    max_json_depth: int = Field(
+        default=64, ge=2, le=1000, description="Nesting of a JSON body; deeper is 400 before parsing."
+    )
+    request_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="A request must arrive whole (headers and body) within this long of its first "
+        "byte, or its connection is closed.",
+    )
 
 
 class ArtifactRetention(Spec):

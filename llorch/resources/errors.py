@@ -23,10 +23,13 @@ class ErrorCode(StrEnum):
     BAD_TOKEN = "BAD_TOKEN"
     NON_LOOPBACK_WITHOUT_TOKEN = "NON_LOOPBACK_WITHOUT_TOKEN"
     POLICY_DENIED = "POLICY_DENIED"
+    # A key or OIDC token that is valid but lacks the scope the route needs (RFC 6750's name).
+    INSUFFICIENT_SCOPE = "INSUFFICIENT_SCOPE"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     MODEL_RETIRED = "MODEL_RETIRED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     QUEUE_FULL_DROP_LRU = "QUEUE_FULL_DROP_LRU"
     ADMISSION_REJECT = "ADMISSION_REJECT"
@@ -36,6 +39,10 @@ class ErrorCode(StrEnum):
     POOL_DRAINING = "POOL_DRAINING"
     REPLICA_EXHAUSTED = "REPLICA_EXHAUSTED"
     DECODE_TIMEOUT = "DECODE_TIMEOUT"
+    # An HTTP tool call the guardrail allowed whose upstream could not be reached, or did not
+    # answer in time.
+    UPSTREAM_UNREACHABLE = "UPSTREAM_UNREACHABLE"
+    UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     WORKER_RESET = "WORKER_RESET"
     INTERNAL = "INTERNAL"
     # Only in a task's error frame, once its stream has started (no HTTP answer of their own; the
@@ -64,11 +71,13 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_TOKEN: 401,
     ErrorCode.NON_LOOPBACK_WITHOUT_TOKEN: 403,
     ErrorCode.POLICY_DENIED: 403,
+    ErrorCode.INSUFFICIENT_SCOPE: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.MODEL_RETIRED: 409,
     ErrorCode.CANCELED: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.REQUEST_HEADERS_TOO_LARGE: 431,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.QUEUE_FULL_DROP_LRU: 429,
     ErrorCode.ADMISSION_REJECT: 429,
@@ -81,6 +90,8 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.DECODE_TIMEOUT: 500,
     ErrorCode.WORKER_RESET: 500,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.UPSTREAM_UNREACHABLE: 502,
+    ErrorCode.UPSTREAM_TIMEOUT: 504,
 }
 
 _RETRIABLE = frozenset(
@@ -93,6 +104,8 @@ _RETRIABLE = frozenset(
         ErrorCode.REPLICA_EXHAUSTED,
         ErrorCode.DECODE_TIMEOUT,
         ErrorCode.WORKER_RESET,
+        ErrorCode.UPSTREAM_UNREACHABLE,
+        ErrorCode.UPSTREAM_TIMEOUT,
     }
 )
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llorch.api.auth.keys import KeyRing
+from llorch.api.auth.oidc import OidcVerifier
 from llorch.api.context import AppContext
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
+from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
+from llorch.runtime.outbound.fetch import OutboundClient
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
+from llorch.store.audit import AuditLog
 from llorch.store.cache import WeightsCache
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
@@ -22,14 +27,19 @@ def app_context(
     config: ServerConfig | None = None,
     tokens: tuple[str, ...] = (),
     metrics: Metrics | None = None,
+    outbound: OutboundClient | None = None,
+    oidc: OidcVerifier | None = None,
 ) -> AppContext:
-    """Manifests in `tmp_path/manifests`, state in `tmp_path/state.sqlite`, artifact content under
-    `tmp_path/artifacts`. The caller stops `ctx.tasks` and closes `ctx.db`."""
+    """Manifests in `tmp_path/manifests`, state (and the audit trail) in `tmp_path/state.sqlite`,
+    artifact content under `tmp_path/artifacts`; `tokens` are legacy admin tokens, `config`'s
+    auth.keys named keys; `outbound` makes the HTTP tools' calls. The caller stops `ctx.tasks`
+    and closes `ctx.db` and `ctx.audit` (`close`)."""
     folder = tmp_path / "manifests"
     folder.mkdir()
     store = ManifestStore(folder)
     store.load()
     db = StateDB(tmp_path / "state.sqlite")
+    audit = AuditLog(tmp_path / "state.sqlite")
     registry = ReplicaRegistry()
     config = config or ServerConfig()
     return AppContext(
@@ -44,7 +54,16 @@ def app_context(
         ),
         cache=WeightsCache(db, tmp_path / "cache", config.cache),
         registry=registry,
-        tasks=TaskService(store=store, db=db, registry=registry, metrics=metrics),
-        tokens=tokens,
+        tasks=TaskService(store=store, db=db, registry=registry, metrics=metrics, audit=audit),
+        keys=KeyRing(config.auth.keys, tokens),
+        audit=audit,
+        tools=HttpTools(store, audit, outbound or OutboundClient(), max_in_flight=4),
         changed=lambda keys: None,
+        oidc=oidc,
     )
+
+
+def close(ctx: AppContext) -> None:
+    ctx.tasks.stop()
+    ctx.audit.close()
+    ctx.db.close()

@@ -1,4 +1,5 @@
-"""The Falcon app over real loopback HTTP (waitress), with a real store, sqlite and data plane."""
+"""The Falcon app over real loopback HTTP (llorchd's own waitress server), with a real store, sqlite
+and data plane."""
 
 from __future__ import annotations
 
@@ -7,18 +8,21 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-import waitress
 
-from llorch.api.app import create_app
+from llorch.api.app import body_limit, create_app
+from llorch.api.auth.oidc import OidcVerifier
+from llorch.api.context import AppContext
 from llorch.api.sse import encode
+from llorch.daemon.http import LimitedServer, create_server
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.tasks import Frame
 from llorch.resources import ServerConfig
 from llorch.store.manifests import ManifestStore
-from tests.api.appctx import app_context
+from tests.api.appctx import app_context, close
 
 POOL = """\
 apiVersion: llorch.dev/v1
@@ -37,25 +41,38 @@ class Api:
     http: httpx.Client
     store: ManifestStore
     folder: Path
+    ctx: AppContext
+    port: int
 
 
 def serve(
-    tmp_path: Path, tokens: tuple[str, ...] = (), max_body: int = 1_048_576, metrics: Metrics | None = None
+    tmp_path: Path,
+    tokens: tuple[str, ...] = (),
+    max_body: int = 1_048_576,
+    metrics: Metrics | None = None,
+    config: dict[str, Any] | None = None,
+    oidc: OidcVerifier | None = None,
+    threads: int = 4,
 ) -> Iterator[Api]:
-    config = ServerConfig.model_validate({"server": {"maxBodyBytes": max_body}})
-    ctx = app_context(tmp_path, config=config, tokens=tokens, metrics=metrics)
+    """`config` is llorch.yaml's content (server.maxBodyBytes is `max_body` unless it says)."""
+    settings = dict(config or {})
+    settings["server"] = {"maxBodyBytes": max_body, **settings.get("server", {})}
+    server_config = ServerConfig.model_validate(settings)
+    ctx = app_context(tmp_path, config=server_config, tokens=tokens, metrics=metrics, oidc=oidc)
     app = create_app(ctx, metrics=metrics.registry if metrics is not None else None)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    server = create_server(
+        app, server_config, body_limit(server_config), host="127.0.0.1", port=0, threads=threads
+    )
+    assert isinstance(server, LimitedServer)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    port = server.effective_port  # type: ignore[union-attr]
+    port = server.effective_port  # type: ignore[attr-defined]
     with httpx.Client(timeout=10) as http:
-        yield Api(f"http://127.0.0.1:{port}", http, ctx.store, tmp_path / "manifests")
+        yield Api(f"http://127.0.0.1:{port}", http, ctx.store, tmp_path / "manifests", ctx, port)
     # waitress's loop owns its sockets: close them from inside the loop, not from this thread.
-    server.trigger.pull_trigger(server.close)  # type: ignore[union-attr]
+    server.trigger.pull_trigger(server.close)  # type: ignore[attr-defined]
     thread.join(5)
-    ctx.tasks.stop()
-    ctx.db.close()
+    close(ctx)
 
 
 @pytest.fixture

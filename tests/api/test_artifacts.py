@@ -13,7 +13,7 @@ import pytest
 
 from llorch.api.app import create_app
 from llorch.resources import ServerConfig
-from tests.api.appctx import app_context
+from tests.api.appctx import app_context, close
 
 MAX_BYTES = 4096
 MAX_BODY = 1024
@@ -27,8 +27,7 @@ def client(tmp_path: Path) -> Iterator[falcon.testing.TestClient]:
     )
     ctx = app_context(tmp_path, config=config)
     yield falcon.testing.TestClient(create_app(ctx))
-    ctx.tasks.stop()
-    ctx.db.close()
+    close(ctx)
 
 
 def put(client: falcon.testing.TestClient, **body: Any) -> falcon.testing.Result:
@@ -162,5 +161,4 @@ def test_tokens_guard_artifacts_too(tmp_path: Path) -> None:
         ok = client.simulate_get("/v1/artifacts", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
     finally:
-        ctx.tasks.stop()
-        ctx.db.close()
+        close(ctx)

@@ -192,3 +192,29 @@ def test_any_other_state_is_400_and_the_file_is_untouched(catalog: Catalog, body
     refused = catalog.http.post(f"{catalog.url}/v1/catalog/models/tiny/state", json=body)
     assert refused.status_code == 400 and refused.json()["code"] == "INVALID_PARAMS"
     assert path.read_text() == MODEL_FILE
+
+
+def test_catalog_actions_are_in_the_audit_trail(catalog: Catalog) -> None:
+    (catalog.folder / "models.yaml").write_text(MODEL_FILE)
+    catalog.ctx.store.load()
+    created = catalog.http.post(
+        catalog.url + "/v1/catalog/models", json={"id": "other", "source": {"path": "w.gguf"}}
+    )
+    assert created.status_code == 201, created.text
+    dry = catalog.http.post(
+        catalog.url + "/v1/catalog/models?dryRun=true", json={"id": "third", "source": {"path": "w.gguf"}}
+    )
+    assert dry.status_code == 200 and dry.json()["action"] == "created"
+    assert not (catalog.folder / "model-third.yaml").exists(), "a dry run writes nothing"
+    assert catalog.http.post(catalog.url + "/v1/catalog/models/tiny/verify").status_code == 202
+    state = catalog.http.post(catalog.url + "/v1/catalog/models/tiny/state", json={"state": "Retired"})
+    assert state.status_code == 202, state.text
+    assert catalog.http.delete(catalog.url + "/v1/catalog/models/other").status_code == 204
+    entries = [(e.action, e.target, e.reason) for e in catalog.ctx.audit.entries(limit=10)]
+    assert ("model.lifecycle", "Model/tiny", "Active -> Retired") in entries
+    assert [a for a, _, _ in reversed(entries)] == [
+        "catalog.put",
+        "model.verify",
+        "model.lifecycle",
+        "object.delete",
+    ]

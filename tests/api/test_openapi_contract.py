@@ -3,6 +3,7 @@ resolves, request bodies as pydantic generates them, and real answers (no engine
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from referencing.jsonschema import DRAFT202012
 
 from llorch.api.app import create_app
 from llorch.api.artifacts import ArtifactRequest, GcRequest
+from llorch.api.auth.scopes import required_scope
 from llorch.api.cache import PruneRequest
 from llorch.api.catalog import CatalogModelRequest, StateRequest
 from llorch.api.middleware import OPEN_PATHS
@@ -28,12 +30,15 @@ from llorch.api.openai_compat import ChatBody, CompletionBody
 from llorch.api.pool_actions import DrainRequest, ReloadRequest
 from llorch.api.pool_purge import PurgeRequest
 from llorch.api.tasks import TaskRequest
+from llorch.api.tools import HttpToolRequest
 from llorch.resources import ServerConfig
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import Upstream
 from llorch.runtime.engines.llamacpp import LlamaCpp
+from llorch.runtime.outbound.fetch import OutboundClient
 from llorch.runtime.registry import Replica, ReplicaRegistry
-from tests.api.appctx import app_context
+from tests.api.appctx import app_context, close
+from tests.upstream import LoopbackOnly, upstream
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_PATH = REPO / "contracts" / "openapi.yaml"
@@ -54,6 +59,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     PurgeRequest,
     PruneRequest,
     GcRequest,
+    HttpToolRequest,
 )
 
 # Headers any HTTP answer has; the document describes the ones the API itself sets.
@@ -359,6 +365,16 @@ def test_security_is_what_the_middleware_enforces(doc: dict[str, Any]) -> None:
     assert open_paths == set(OPEN_PATHS)
 
 
+def test_each_operation_names_the_scope_the_server_requires(doc: dict[str, Any]) -> None:
+    for path, method, _, operation in operations(doc):
+        if path in OPEN_PATHS:
+            continue
+        scope = required_scope(method, path)
+        assert operation.get("security") == [{"bearerAuth": [scope]}, {"apiKey": [scope]}], (
+            f"{method.upper()} {path} needs {scope}"
+        )
+
+
 def test_error_codes_are_the_ones_the_api_maps(doc: dict[str, Any]) -> None:
     assert set(doc["components"]["schemas"]["ErrorCode"]["enum"]) == {
         c.value for c in ErrorCode if not c.stream_only
@@ -420,8 +436,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     # llorchd always hands its registry over (api/server.py), so /metrics is part of the API.
     app = create_app(ctx, metrics=CollectorRegistry())
     yield Api(falcon.testing.TestClient(app), app, ctx.registry)
-    ctx.tasks.stop()
-    ctx.db.close()
+    close(ctx)
 
 
 def served_routes(app: falcon.App[falcon.Request, falcon.Response]) -> set[tuple[str, str]]:
@@ -834,3 +849,62 @@ def test_manifests_the_server_refuses_are_the_ones_the_document_does(
     )
     assert result.status_code == status, result.text
     assert valid(registry, manifest, "/components/schemas/ManifestDocument") == (status == 200)
+
+
+def test_tool_calls_the_audit_trail_and_auth_refusals_match(
+    tmp_path: Path, doc: dict[str, Any], registry: referencing.Registry[Any]
+) -> None:
+    reader = "reader-key-for-the-contract"
+    config = ServerConfig.model_validate(
+        {
+            "auth": {
+                "keys": [
+                    {
+                        "name": "reader",
+                        "sha256": hashlib.sha256(reader.encode()).hexdigest(),
+                        "scopes": ["read"],
+                    }
+                ]
+            }
+        }
+    )
+    with upstream() as up:
+        ctx = app_context(
+            tmp_path,
+            config=config,
+            tokens=("admin-token",),
+            outbound=OutboundClient(transport=lambda: LoopbackOnly(up.port)),
+        )
+        client = falcon.testing.TestClient(create_app(ctx))
+        admin = {"Authorization": "Bearer admin-token"}
+        policy = f"""\
+apiVersion: llorch.dev/v1
+kind: Policy
+metadata: {{name: tools}}
+spec:
+  httpTools:
+    allow: [{{host: 127.0.0.1, ports: [{up.port}], schemes: [http]}}]
+"""
+        applied = client.simulate_post(
+            "/v1/manifests", body=policy, headers={**admin, "Content-Type": "application/yaml"}
+        )
+        assert applied.status_code == 200, applied.text
+        for url, status in ((up.url("/echo"), 200), ("http://169.254.169.254/", 403), ("file:///x", 403)):
+            called = client.simulate_post(
+                "/v1/tools/http", json={"policy": "tools", "url": url}, headers=admin
+            )
+            assert called.status_code == status, called.text
+            check(doc, registry, called, "/v1/tools/http", "post")
+        for query, status in (("", 200), ("decision=deny&limit=5", 200), ("since=yesterday", 400)):
+            listed = client.simulate_get("/v1/audit", query_string=query or None, headers=admin)
+            assert listed.status_code == status, listed.text
+            check(doc, registry, listed, "/v1/audit", "get")
+        for headers, status in (
+            ({}, 401),
+            ({"Authorization": "Bearer nope"}, 401),
+            ({"X-API-Key": reader}, 403),
+        ):
+            refused = client.simulate_get("/v1/audit", headers=headers)
+            assert refused.status_code == status and refused.headers["WWW-Authenticate"]
+            check(doc, registry, refused, "/v1/audit", "get")
+        close(ctx)

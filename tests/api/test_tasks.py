@@ -15,7 +15,7 @@ from llorch.api.context import AppContext
 from llorch.runtime.engines.base import Upstream
 from llorch.runtime.engines.llamacpp import LlamaCpp
 from llorch.runtime.registry import Replica
-from tests.api.appctx import app_context
+from tests.api.appctx import app_context, close
 
 POOLS = """\
 apiVersion: llorch.dev/v1
@@ -44,8 +44,7 @@ def ctx(tmp_path: Path) -> Iterator[AppContext]:
         upstream = Upstream("http://127.0.0.1:9", "m")
         ctx.registry.add(Replica(f"{pool}-0", pool, "llamacpp", upstream, slots, LlamaCpp(), devices=(gpu,)))
     yield ctx
-    ctx.tasks.stop()
-    ctx.db.close()
+    close(ctx)
 
 
 @pytest.fixture

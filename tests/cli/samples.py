@@ -177,7 +177,7 @@ POLICY: dict[str, Any] = {
         "budgets": {"tokens": 100000},
         "sessions": {"ttlSeconds": 600.0, "maxTurns": 8},
         "determinism": {"default": "best_effort"},
-        "httpTools": {"allow": [], "redact": []},
+        "httpTools": {"allow": [], "deny": [], "redact": []},
     },
     "source": {"file": "policy-default.yaml", "line": 2},
     "status": {},

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from llorch.daemon.config import ConfigError, is_loopback, load_config, split_bind
+from llorch.daemon.config import ConfigError, check_bind, is_loopback, load_config, split_bind
 from llorch.daemon.wiring import Daemon
 from llorch.resources import ServerConfig
 from llorch.resources.errors import ErrorCode
@@ -35,3 +35,15 @@ def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"llorch\.yaml"):
         load_config(path)
     assert load_config(None) == ServerConfig()
+
+
+def test_a_key_or_an_oidc_provider_counts_as_a_credential(tmp_path: Path) -> None:
+    digest = "0" * 64
+    for auth in (
+        {"keys": [{"name": "ops", "sha256": digest, "scopes": ["admin"]}]},
+        {"oidc": {"issuer": "https://id.test", "audience": "llorch", "jwksFile": str(tmp_path / "j.json")}},
+    ):
+        config = ServerConfig.model_validate({"bind": "0.0.0.0:8080", "auth": auth})
+        check_bind(config, "0.0.0.0", ())
+    with pytest.raises(ConfigError):
+        check_bind(ServerConfig.model_validate({"bind": "0.0.0.0:8080"}), "0.0.0.0", ())

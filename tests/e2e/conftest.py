@@ -165,7 +165,13 @@ LONG_CONTEXT_ARGS = ["--override-kv", f"llama.context_length=int:{LONG_CONTEXT}"
 
 
 def start_llorchd(
-    tmp_path: Path, manifests: Path, state: Path, config: dict[str, Any] | None = None
+    tmp_path: Path,
+    manifests: Path,
+    state: Path,
+    config: dict[str, Any] | None = None,
+    *,
+    log_format: str = "text",
+    env: dict[str, str] | None = None,
 ) -> Llorchd:
     port = free_port()
     config_path = tmp_path / "llorch.yaml"
@@ -179,10 +185,11 @@ def start_llorchd(
                 "--manifests", str(manifests),
                 "--state", str(state),
                 "--config", str(config_path),
-                "--log-format", "text",
+                "--log-format", log_format,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )  # fmt: skip
     daemon = Llorchd(f"http://127.0.0.1:{port}", manifests, state, log, proc, httpx.Client(timeout=30))
 

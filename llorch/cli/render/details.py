@@ -262,12 +262,24 @@ def _policy_body(obj: Obj, now: float) -> list[str]:
         ("Session TTL", human_duration(ttl) if isinstance(ttl, int | float) else NONE),
         ("Session Max Turns", text(sessions.get("maxTurns"))),
         ("Determinism", text(sub(spec, "determinism").get("default"))),
-        ("HTTP Tools Allow", ",".join(map(str, tools.get("allow") or [])) or NONE),
+        ("HTTP Tools Allow", "; ".join(map(host_rule_text, dicts(tools.get("allow")))) or NONE),
+        ("HTTP Tools Deny", "; ".join(map(host_rule_text, dicts(tools.get("deny")))) or NONE),
         ("HTTP Tools Redact", ",".join(map(str, tools.get("redact") or [])) or NONE),
     ]
     state = [(key, text(value)) for key, value in status.items() if key != "conditions"]
     lines = ["Spec:", *fields(pairs, "  "), *section("Status", fields(state, "  ") if state else [])]
     return lines + (_conditions(conditions_of(status["conditions"]), now) if "conditions" in status else [])
+
+
+def host_rule_text(rule: Obj) -> str:
+    """`github: GET api.github.com https:443`: what a rule covers, unset parts left out."""
+    methods = ",".join(map(str, rule.get("methods") or []))
+    schemes = ",".join(map(str, rule.get("schemes") or []))
+    ports = ",".join(map(str, rule.get("ports") or []))
+    where = f"{schemes}:{ports}" if schemes and ports else schemes or (f":{ports}" if ports else "")
+    words = [methods, text(rule.get("host")), where]
+    body = " ".join(word for word in words if word)
+    return f"{rule['name']}: {body}" if rule.get("name") else body
 
 
 def _conditions(conditions: list[Condition], now: float) -> list[str]:

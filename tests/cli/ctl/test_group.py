@@ -83,5 +83,7 @@ def test_every_area_module_registers_its_commands() -> None:
         "top": "top",
         "pull": "pull",
         "cache": "cache",
+        "audit": "audit",
+        "token": "token",
     }
     assert set(main.commands) == set(registered)

@@ -193,3 +193,20 @@ def test_describe_policy() -> None:
     assert "  Budgets:            tokens=100000" in lines
     assert "  Session TTL:        10m" in lines
     assert "Status:  <none>" in lines
+    assert "  HTTP Tools Allow:   <none>" in lines
+
+
+def test_describe_policy_shows_its_http_tool_rules() -> None:
+    rules = {
+        "allow": [
+            {"name": "github", "host": "api.github.com", "methods": ["GET"], "schemes": ["https"]},
+            {"host": "127.0.0.1", "ports": [8080]},
+        ],
+        "deny": [{"host": "*.corp"}],
+        "redact": ["sk-[a-z]+"],
+    }
+    policy = {**POLICY, "spec": {**POLICY["spec"], "httpTools": rules}}
+    lines = details.describe("Policy", policy, now=NOW).splitlines()
+    assert "  HTTP Tools Allow:   github: GET api.github.com https; 127.0.0.1 :8080" in lines
+    assert "  HTTP Tools Deny:    *.corp" in lines
+    assert "  HTTP Tools Redact:  sk-[a-z]+" in lines
