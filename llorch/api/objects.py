@@ -7,6 +7,7 @@ from typing import Any
 
 import falcon
 
+from llorch.api import sse, watch
 from llorch.api.context import AppContext
 from llorch.resources import api_path, key_of
 from llorch.resources.status import PoolStatus, Status
@@ -51,10 +52,48 @@ class ObjectListResource:
         self._kind = kind
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The list; with `?watch=true`, its changes as they come (llorch.api.watch)."""
+        if req.get_param_as_bool("watch") or False:
+            since = watch.resume_version(req)
+            frames = watch.objects(
+                self._ctx, self._kind, self._view, self._keys, since, sse.client_gone(req.env)
+            )
+            watch.start(req, resp, frames)
+            return
+        version = self._ctx.db.changes.version
         resp.media = {
             "kind": f"{self._kind}List",
+            # What a watch continues from: `?watch=true&resourceVersion=` misses nothing after it.
+            "metadata": {"resourceVersion": str(version)},
             "items": [object_view(self._ctx, e) for e in self._ctx.store.entries(self._kind)],
             "manifestErrors": manifest_errors(self._ctx),
+        }
+
+    def _view(self, key: str) -> dict[str, Any] | None:
+        entry = self._ctx.store.get(key)
+        return object_view(self._ctx, entry) if entry is not None else None
+
+    def _keys(self) -> list[str]:
+        return [key_of(e.obj) for e in self._ctx.store.entries(self._kind)]
+
+
+class EventsResource:
+    """`GET /v1/events` (`?object=Pool/demo`, repeatable; `?limit=`), and its watch."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        keys = req.get_param_as_list("object") or None
+        limit = req.get_param_as_int("limit", min_value=1, max_value=1000, default=100)
+        if req.get_param_as_bool("watch") or False:
+            frames = watch.events(self._ctx, keys, limit, watch.resume_version(req), sse.client_gone(req.env))
+            watch.start(req, resp, frames)
+            return
+        resp.media = {
+            "kind": "EventList",
+            "metadata": {"resourceVersion": str(self._ctx.db.changes.version)},
+            "items": [e.to_wire() for e in self._ctx.db.all_events(keys=keys, limit=limit)],
         }
 
 
@@ -94,3 +133,4 @@ def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) ->
     for kind in ("Pool", "Policy"):
         app.add_route(api_path(kind), ObjectListResource(ctx, kind))
         app.add_route(f"{api_path(kind)}/{{name}}", ObjectResource(ctx, kind))
+    app.add_route("/v1/events", EventsResource(ctx))

@@ -163,6 +163,7 @@ class Daemon:
         return found
 
     def _changed(self, keys: set[str]) -> None:
+        self.db.changes.publish(sorted(keys), "spec")
         self.manager.set_desired_keys(self.store.keys())
         self.manager.changed(keys)
 
@@ -170,6 +171,8 @@ class Daemon:
         """Everything but the HTTP loop: provisioning first, so a missing engine fails loudly at once."""
         self._engine_binary("llamacpp")
         self.store.load()
+        # What the folder holds at start-up is where watches begin (llorch.store.changes).
+        self.db.changes.publish(sorted(self.store.keys()), "spec")
         for error in self.store.errors():
             log.warning("manifest error: %s", error)
         self.pools.adopt_workers()

@@ -229,6 +229,7 @@ class EventView(Status):
     """An event as the API answers it (Kubernetes' core/v1 Event, reduced): repeats fold into `count`."""
 
     type: Literal["Normal", "Warning"]
+    object: str | None = Field(default=None, description="`Kind/name` of the object it is about.")
     reason: str
     message: str
     count: int

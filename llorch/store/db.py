@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from llorch.resources.status import EventView, ModelStatus, PoolStatus, Status
+from llorch.store.changes import ChangeFeed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -88,6 +89,7 @@ class Event:
         return EventView.model_validate(
             {
                 "type": self.type,
+                "object": self.key,
                 "reason": self.reason,
                 "message": self.message,
                 "count": self.count,
@@ -220,6 +222,8 @@ class StateDB:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
         self._migrate()
+        # What changed, for watchers (status here; manifests and events publish too).
+        self.changes = ChangeFeed()
 
     def _migrate(self) -> None:
         """Bring a state folder written by an older llorchd up to this one's shapes, once."""
@@ -274,12 +278,17 @@ class StateDB:
             conn.execute("DELETE FROM status WHERE key = ?", (key,))
 
     def put_status(self, key: str, status: Status) -> None:
+        body = json.dumps(status.to_wire(), sort_keys=True)
         with self._tx() as conn:
+            row = conn.execute("SELECT body FROM status WHERE key = ?", (key,)).fetchone()
             conn.execute(
                 "INSERT INTO status VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET body = excluded.body, "
                 "updated_at = excluded.updated_at",
-                (key, json.dumps(status.to_wire(), sort_keys=True), time.time()),
+                (key, body, time.time()),
             )
+        # Most reconciles write what was there: only a change is news to a watcher.
+        if row is None or row[0] != body:
+            self.changes.publish([key], "status")
 
     def status(self, key: str, shape: type[S]) -> S | None:
         """The object's status as `shape` (PoolStatus for "Pool/x", ModelStatus for "Model/x")."""
@@ -302,17 +311,29 @@ class StateDB:
             ).fetchone()
             if row is not None and row[1] == reason and row[2] == message:
                 conn.execute("UPDATE events SET count = count + 1, last_at = ? WHERE id = ?", (now, row[0]))
-                return
-            conn.execute(
-                "INSERT INTO events (key, type, reason, message, count, first_at, last_at) "
-                "VALUES (?, ?, ?, ?, 1, ?, ?)",
-                (key, type_, reason, message, now, now),
-            )
-            conn.execute(
-                "DELETE FROM events WHERE key = ? AND id NOT IN "
-                "(SELECT id FROM events WHERE key = ? ORDER BY id DESC LIMIT ?)",
-                (key, key, EVENTS_KEPT_PER_OBJECT),
-            )
+            else:
+                conn.execute(
+                    "INSERT INTO events (key, type, reason, message, count, first_at, last_at) "
+                    "VALUES (?, ?, ?, ?, 1, ?, ?)",
+                    (key, type_, reason, message, now, now),
+                )
+                conn.execute(
+                    "DELETE FROM events WHERE key = ? AND id NOT IN "
+                    "(SELECT id FROM events WHERE key = ? ORDER BY id DESC LIMIT ?)",
+                    (key, key, EVENTS_KEPT_PER_OBJECT),
+                )
+        self.changes.publish([key], "event")
+
+    def all_events(self, *, keys: list[str] | None = None, limit: int = 100) -> list[Event]:
+        """The newest `limit` events (of `keys`, when given), oldest first, as `kubectl get events`."""
+        where = f" WHERE key IN ({', '.join('?' * len(keys))})" if keys else ""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, type, reason, message, count, first_at, last_at FROM events"
+                f"{where} ORDER BY last_at DESC, id DESC LIMIT ?",
+                (*(keys or ()), limit),
+            ).fetchall()
+        return [Event(*row) for row in reversed(rows)]
 
     def events(self, key: str, limit: int = 50) -> list[Event]:
         with self._lock:
