@@ -20,7 +20,7 @@ INITIAL_PROMPT_SECONDS = 0.05
 ALPHA = 0.2
 # Finished tasks remembered per pool for their lengths.
 RECENT_TASKS = 64
-# A length is "usual" when at least this many recent tasks stopped on their own.
+# Finished tasks needed before their lengths say what the next ones will produce.
 MIN_SAMPLES = 4
 
 
@@ -50,7 +50,8 @@ class _Pool:
     prompt: float | None = None
     # concurrency -> per-sequence tokens/s
     rates: dict[int, float] | None = None
-    lengths: deque[tuple[int, bool]] | None = None
+    # (tokens produced, max_tokens, whether it stopped on its own) of recent finished tasks.
+    lengths: deque[tuple[int, int, bool]] | None = None
 
 
 class ServiceTimes:
@@ -75,7 +76,7 @@ class ServiceTimes:
             known.prompt = _ewma(known.prompt, sample.prompt_seconds)
             if known.lengths is None:
                 known.lengths = deque(maxlen=RECENT_TASKS)
-            known.lengths.append((sample.tokens, sample.stopped))
+            known.lengths.append((sample.tokens, sample.max_tokens, sample.stopped))
             if sample.tokens > 1 and sample.decode_seconds > 0:
                 rates = known.rates if known.rates is not None else {}
                 level = max(1, sample.concurrency)
@@ -140,27 +141,40 @@ class ServiceTimes:
 
         return at
 
-    def expected_tokens(self, pool: str, max_tokens: int, declared: int | None = None) -> float:
-        """Tokens a task of `pool` should produce: what it declared (`expected_tokens`), else its
-        max_tokens capped by what tasks of the pool usually produce when they stop on their own,
-        once most recent tasks do."""
-        if declared is not None:
-            return float(min(declared, max_tokens))
+    def _lengths_under(self, pool: str, max_tokens: int) -> list[float] | None:
+        """What recent tasks of `pool` would have produced under `max_tokens`: what one that
+        stopped on its own produced (capped), and `max_tokens` for one cut at its own limit (it
+        would have gone on). None before MIN_SAMPLES tasks finished."""
         with self._lock:
             known = self._pools.get(pool)
             lengths = list(known.lengths) if known is not None and known.lengths else []
-        stopped = sorted(tokens for tokens, on_its_own in lengths if on_its_own)
-        if len(stopped) < MIN_SAMPLES or len(stopped) * 2 < len(lengths):
-            return float(max_tokens)
-        usual = stopped[min(len(stopped) - 1, (3 * len(stopped)) // 4)]
-        return float(min(max_tokens, max(1, usual)))
+        if len(lengths) < MIN_SAMPLES:
+            return None
+        return [
+            float(min(tokens, max_tokens)) if stopped else float(max_tokens) for tokens, _, stopped in lengths
+        ]
+
+    def expected_tokens(self, pool: str, max_tokens: int, declared: int | None = None) -> float:
+        """Tokens a task of `pool` should produce: what it declared (`expected_tokens`), else the
+        mean of what recent tasks would have produced under its max_tokens (its max_tokens before
+        enough of them finished)."""
+        if declared is not None:
+            return float(min(declared, max_tokens))
+        under = self._lengths_under(pool, max_tokens)
+        return float(max_tokens) if under is None else max(1.0, sum(under) / len(under))
 
     def remaining_tokens(
         self, pool: str, max_tokens: int, produced: int, declared: int | None = None
     ) -> float:
-        """Tokens a running task still has to produce. One already past its usual length is
-        expected to end soon, not at once: a quarter of that length more, within its max."""
-        expected = self.expected_tokens(pool, max_tokens, declared)
-        if produced < expected:
-            return expected - produced
-        return float(max(0, min(max_tokens - produced, max(8.0, expected / 4))))
+        """Tokens a running task that produced `produced` still has to: what recent tasks that got
+        that far went on to produce (the mean), within its max_tokens."""
+        if declared is not None:
+            return float(max(0, min(declared, max_tokens) - produced))
+        under = self._lengths_under(pool, max_tokens)
+        if under is None:
+            return float(max(0, max_tokens - produced))
+        further = [length for length in under if length > produced]
+        if not further:
+            # Longer than any recent task: it may stop at any moment; say a few more tokens.
+            return float(max(0, min(max_tokens - produced, 8)))
+        return sum(further) / len(further) - produced

@@ -430,18 +430,14 @@ class TaskService:
         return int(predict_start(now, times.rate(name)) * 1000)
 
     def _cold_start_left(self, pool: Pool) -> float:
-        """Seconds until a replica of an idle or restarting pool should be ready."""
+        """Seconds until a replica of an idle or restarting pool should be ready: what its
+        controller expects of the replica on its way, else a whole cold start."""
+        ready_at = self._registry.standby_ready_at(pool.metadata.name)
+        if ready_at is not None:
+            return max(0.0, ready_at - time.time())
         status = self._db.pool_status(pool.metadata.name)
-        cold = status.cold_start_seconds if status is not None and status.cold_start_seconds else None
-        expected = cold if cold is not None else INITIAL_COLD_START_SECONDS
-        starting = [
-            r.started_at.timestamp()
-            for r in (status.replica_statuses if status is not None else [])
-            if r.phase == "Starting" and r.started_at is not None
-        ]
-        if starting:
-            return max(0.0, expected - (time.time() - max(starting)))
-        return expected
+        cold = status.cold_start_seconds if status is not None else None
+        return cold if cold else INITIAL_COLD_START_SECONDS
 
     def _busy_after_start(self, pool: str) -> int:
         """Sequences a replica of the pool decodes at once while its slots stay full."""

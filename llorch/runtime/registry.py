@@ -56,8 +56,8 @@ class ReplicaRegistry:
         self._evict_listeners: list[Callable[[str, LlorchError], None]] = []
         self._unhealthy_listeners: list[Callable[[Replica], None]] = []
         # Pools with no serving replica whose tasks may wait: why (a replica starting, memory
-        # being freed, an idle pool waking), as their controller says.
-        self._standby: dict[str, str] = {}
+        # being freed, an idle pool waking) and when one should be ready, as their controller says.
+        self._standby: dict[str, tuple[str, float | None]] = {}
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """`listener` runs after every change (a replica came, went, or freed a slot)."""
@@ -147,18 +147,25 @@ class ReplicaRegistry:
                 replica.last_used = time.time()
             self._notify()
 
-    def set_standby(self, pool: str, reason: str | None) -> None:
+    def set_standby(self, pool: str, reason: str | None, *, ready_at: float | None = None) -> None:
         """`reason`: a replica of `pool` is on its way (tasks may queue meanwhile) and what it
-        waits for; None: none is coming, a task finding no serving replica is refused."""
+        waits for; `ready_at` (time.time()) when it should be ready, when the controller can
+        tell. None: none is coming, a task finding no serving replica is refused."""
         with self._lock:
             if reason is None:
                 self._standby.pop(pool, None)
             else:
-                self._standby[pool] = reason
+                self._standby[pool] = (reason, ready_at)
 
     def standby(self, pool: str) -> str | None:
         with self._lock:
-            return self._standby.get(pool)
+            known = self._standby.get(pool)
+            return known[0] if known is not None else None
+
+    def standby_ready_at(self, pool: str) -> float | None:
+        with self._lock:
+            known = self._standby.get(pool)
+            return known[1] if known is not None else None
 
     def busy(self, replica_id: str) -> int:
         with self._lock:

@@ -82,29 +82,29 @@ def test_before_any_sample_the_rate_comes_from_whole_tasks_or_a_guess() -> None:
     assert times.rate("q")(1) == pytest.approx(200.0)
 
 
-def test_expected_length_is_max_tokens_until_tasks_usually_stop_on_their_own() -> None:
+def test_expected_length_is_the_mean_of_what_recent_tasks_would_have_produced() -> None:
     times = ServiceTimes()
-    assert times.expected_tokens("p", 800) == 800
+    assert times.expected_tokens("p", 800) == 800, "nothing measured: the task's own max"
     for tokens in (90, 100, 110, 120, 130):
         times.observe("p", 1.0, tokens, sample=sample(tokens, 1.0, 1))
-    assert times.expected_tokens("p", 800) == 120, "the 75th percentile of what stopped on its own"
-    assert times.expected_tokens("p", 64) == 64, "never past the task's own max"
+    assert times.expected_tokens("p", 800) == 110
+    assert times.expected_tokens("p", 100) == 98, "capped at the task's max: (90 + 4 x 100) / 5"
     assert times.expected_tokens("p", 800, declared=300) == 300, "what the client says wins"
 
 
-def test_tasks_that_mostly_hit_max_tokens_are_expected_to_run_to_it() -> None:
+def test_a_task_cut_at_its_limit_would_have_gone_on() -> None:
     times = ServiceTimes()
-    for _ in range(6):
-        times.observe("p", 1.0, 512, sample=sample(512, 1.0, 1, stopped=False))
-    for tokens in (10, 20, 30, 40):
-        times.observe("p", 1.0, tokens, sample=sample(tokens, 1.0, 1))
+    for _ in range(4):
+        times.observe("p", 1.0, 64, sample=sample(64, 1.0, 1, stopped=False))
     assert times.expected_tokens("p", 512) == 512
+    assert times.expected_tokens("p", 32) == 32
 
 
-def test_a_task_past_its_usual_length_is_expected_to_end_soon_not_now() -> None:
+def test_a_running_task_is_expected_to_go_on_as_recent_ones_that_got_as_far() -> None:
     times = ServiceTimes()
-    for tokens in (100,) * 8:
+    for tokens in (50, 100, 150, 200):
         times.observe("p", 1.0, tokens, sample=sample(tokens, 1.0, 1))
-    assert times.remaining_tokens("p", 800, produced=40) == 60
-    assert times.remaining_tokens("p", 800, produced=150) == 25
-    assert times.remaining_tokens("p", 160, produced=150) == 10
+    assert times.remaining_tokens("p", 800, produced=40) == 85, "all four got past 40: mean 125"
+    assert times.remaining_tokens("p", 800, produced=120) == 55, "150 and 200 got past 120"
+    assert times.remaining_tokens("p", 800, produced=250) == 8, "past every recent one: it may end any time"
+    assert times.remaining_tokens("p", 800, produced=30, declared=100) == 70

@@ -69,6 +69,7 @@ def test_loads_the_home_profile() -> None:
     keys = store.load()
     assert store.errors() == []
     assert {"Pool/coder", "Pool/chat", "Pool/eval", "Pool/vllm-container", "Policy/batch"} <= keys
+    assert {"Pool/code-on-demand", "Pool/chat-on-demand"} <= keys, "two autoscaled pools sharing the 3090"
     assert [entry.obj.metadata.name for entry in store.entries("Model")] == [
         "llama-3-1-8b",
         "llama-3-3-70b",

@@ -339,13 +339,20 @@ class PoolController:
             return
         pending = [s for s in replicas.values() if s.phase == "Pending" and s.reason]
         crashing = [s for s in replicas.values() if s.phase == "BackOff"]
+        starting = [s.worker.started_at for s in replicas.values() if s.phase == "Starting" and s.worker]
+        cold_s = self._cold_start_estimate(name) or None
+        ready_at: float | None = None
         if pending:
             reason = pending[0].reason
         elif crashing:
             reason = f"replica {crashing[0].id} restarts after: {crashing[0].last_error}"
+            if cold_s is not None:
+                ready_at = min(s.next_start_at for s in crashing) + cold_s
         else:
             reason = f"a replica of pool {name} is starting"
-        self._registry.set_standby(name, reason)
+            if starting and cold_s is not None:
+                ready_at = min(starting) + cold_s
+        self._registry.set_standby(name, reason, ready_at=ready_at)
 
     def _cold_start_estimate(self, pool: str) -> float:
         with self._lock:
