@@ -22,7 +22,7 @@ from llorch.api import sse
 from llorch.api.context import AppContext
 from llorch.api.errors import RequestError
 from llorch.resources.errors import ErrorCode
-from llorch.store.changes import Change
+from llorch.store.changes import Change, ChangeFeed
 
 View = Callable[[str], dict[str, Any] | None]
 """The object's view now, or None when it is gone."""
@@ -72,36 +72,54 @@ def objects(
     version = feed.version
     sent: dict[str, dict[str, Any]] = {}
 
-    def relist() -> Iterator[bytes]:
+    def relist(at: int) -> Iterator[bytes]:
+        """Every object as ADDED (and what the client had that is gone as DELETED), as of `at`."""
         present = names()
         for key in present:
             shown = view(key)
             if shown is not None:
                 sent[key] = shown
-                yield _frame("ADDED", version, {"type": "ADDED", "object": shown})
+                yield _frame("ADDED", at, {"type": "ADDED", "object": shown})
         for key in [k for k in sent if k not in present]:
-            yield _frame("DELETED", version, {"type": "DELETED", "object": sent.pop(key)})
+            yield _frame("DELETED", at, {"type": "DELETED", "object": sent.pop(key)})
 
     yield sse.comment("watching")
     if since is None or since > version:
-        yield from relist()
+        yield from relist(version)
     else:
         # The client had what existed when it left off; the changes since tell the rest.
         sent.update({key: {} for key in names() if (feed.first_seen(key) or 0) <= since})
         version = since
+
+    def on_changes(changes: list[Change] | None) -> list[bytes]:
+        if changes is None:
+            return list(relist(feed.version))
+        return [
+            frame
+            for change in _latest_per_key(changes, f"{kind}/")
+            for frame in _object_frame(change, view, sent)
+        ]
+
+    yield from _follow(feed, version, gone, on_changes)
+
+
+def _follow(
+    feed: ChangeFeed,
+    version: int,
+    gone: sse.ClientGone,
+    on_changes: Callable[[list[Change] | None], list[bytes]],
+) -> Iterator[bytes]:
+    """Wait for changes after `version` and write the frames `on_changes` makes of them (given
+    None when the watch fell too far behind and starts over), with a heartbeat comment while
+    nothing changes, until the client leaves."""
     quiet_since = time.monotonic()
     while not gone():
         changes = feed.since(version, sse.CLIENT_CHECK_SECONDS)
         if changes is None:
             version = feed.version
-            yield from relist()
-            continue
-        frames = []
-        for change in _latest_per_key(changes, f"{kind}/"):
-            version = max(version, change.version)
-            frames += _object_frame(change, view, sent)
-        if changes:
-            version = max(version, changes[-1].version)
+        elif changes:
+            version = changes[-1].version
+        frames = on_changes(changes)
         if frames:
             quiet_since = time.monotonic()
             yield b"".join(frames)
@@ -150,26 +168,18 @@ def events(
             yield b"".join(backlog)
     else:
         version = since
-    quiet_since = time.monotonic()
-    while not gone():
-        changes = feed.since(version, sse.CLIENT_CHECK_SECONDS)
-        if changes is None:
-            version = feed.version
-            continue
+
+    def on_changes(changes: list[Change] | None) -> list[bytes]:
         frames = []
-        for change in changes:
-            version = max(version, change.version)
+        for change in changes or ():
             if change.what != "event" or (keys and change.key not in keys):
                 continue
             newest = ctx.db.events(change.key, limit=1)
             if newest:
                 frames.append(_event_frame(change.version, newest[-1].to_wire()))
-        if frames:
-            quiet_since = time.monotonic()
-            yield b"".join(frames)
-        elif time.monotonic() - quiet_since >= sse.HEARTBEAT_SECONDS:
-            quiet_since = time.monotonic()
-            yield sse.comment("heartbeat")
+        return frames
+
+    yield from _follow(feed, version, gone, on_changes)
 
 
 def _event_frame(version: int, event: dict[str, Any]) -> bytes:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from llorch.controllers.manager import Manager, Result
 from llorch.controllers.workqueue import WorkQueue
 from llorch.resources.errors import ErrorCode, LlorchError
-from tests.controllers.test_workqueue import FakeClock
+from tests.controllers.clock import FakeClock
 
 
 @dataclass

@@ -12,19 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llorch.controllers.workqueue import WorkQueue
-
-
-class FakeClock:
-    """A clock that only moves when told to, so delay tests are exact and instant."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.controllers.clock import FakeClock
 
 
 @pytest.fixture

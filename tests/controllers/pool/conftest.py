@@ -29,17 +29,7 @@ from llorch.runtime.process import ExitCallback, Worker
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.db import Event, StateDB
 from llorch.store.manifests import ManifestStore
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_796_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.controllers.clock import FakeClock
 
 
 @dataclass(eq=False)
@@ -272,7 +262,7 @@ def harness(tmp_path: Path, config: ServerConfig) -> Iterator[Harness]:
     db.put_status(
         "Model/m", ModelStatus(resolved_path=str(folder / "m.gguf"), lifecycle="Active", conditions=ready)
     )
-    clock = FakeClock()
+    clock = FakeClock(1_796_000_000.0)
     processes = FakeProcesses(clock)
     adapter = FakeAdapter()
     registry = ReplicaRegistry()
