@@ -48,6 +48,8 @@ class _Pool:
     seconds: float | None = None
     per_token: float | None = None
     prompt: float | None = None
+    # Admission to start of a task that found a free slot: what every start costs besides waiting.
+    dispatch: float | None = None
     # concurrency -> per-sequence tokens/s
     rates: dict[int, float] | None = None
     # (tokens produced, max_tokens, whether it stopped on its own) of recent finished tasks.
@@ -107,6 +109,17 @@ class ServiceTimes:
         return INITIAL_SERVICE_SECONDS if measured is None else measured
 
     # -- what the start prediction needs ---------------------------------------------------------
+
+    def observe_dispatch(self, pool: str, seconds: float) -> None:
+        with self._lock:
+            known = self._pool(pool)
+            known.dispatch = _ewma(known.dispatch, seconds)
+
+    def dispatch_seconds(self, pool: str) -> float:
+        """Admission to start when a slot is free; 0 before any was measured."""
+        with self._lock:
+            known = self._pools.get(pool)
+            return 0.0 if known is None or known.dispatch is None else known.dispatch
 
     def prompt_seconds(self, pool: str) -> float:
         with self._lock:

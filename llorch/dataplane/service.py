@@ -203,8 +203,10 @@ class TaskService:
             self._touch(name, task.created_at)
             self._prune()
         task.queue_position = position
-        task.predicted_start_ms = self._predicted_start_ms(pool, task)
-        if task.predicted_start_ms > 0:
+        wait = self._wait_seconds(pool, task)
+        task.slot_free_at_admission = wait == 0
+        task.predicted_start_ms = int((wait + self._service_times.dispatch_seconds(name)) * 1000)
+        if not task.slot_free_at_admission:
             self._on_demand(name)
         self.dispatcher.wake()
         return Admitted(task, position, task.predicted_start_ms, task.predicted_start_ms)
@@ -406,8 +408,14 @@ class TaskService:
         return entry.obj if entry is not None and isinstance(entry.obj, Pool) else None
 
     def _predicted_start_ms(self, pool: Pool, task: Task, ahead: int | None = None) -> int:
-        """When `task` (queued or about to be) should start: the pool's slots run forward from what
-        is running now, the queue ahead of it, and the cold start of a replica when none serves."""
+        """When `task` (queued or about to be) should start: its wait for a slot, and what
+        admitting and dispatching a task cost besides (measured)."""
+        wait = self._wait_seconds(pool, task, ahead)
+        return int((wait + self._service_times.dispatch_seconds(pool.metadata.name)) * 1000)
+
+    def _wait_seconds(self, pool: Pool, task: Task, ahead: int | None = None) -> float:
+        """Until a slot is free for `task`: the pool's slots run forward from what is running now,
+        the queue ahead of it, and the cold start of a replica when none serves."""
         name = pool.metadata.name
         times = self._service_times
         queued = self._queue.waiting(name)
@@ -427,7 +435,7 @@ class TaskService:
             prompt_seconds=times.prompt_seconds(name),
             ready_in=ready_in,
         )
-        return int(predict_start(now, times.rate(name)) * 1000)
+        return predict_start(now, times.rate(name))
 
     def _cold_start_left(self, pool: Pool) -> float:
         """Seconds until a replica of an idle or restarting pool should be ready: what its

@@ -75,6 +75,8 @@ class Task:
     expected_tokens: int | None = None
     # Its Policy's admission.activationTimeoutSeconds: how long it may wait for a replica to exist.
     activation_timeout: float | None = None
+    # A slot was free when it was admitted: its start measures what dispatching costs.
+    slot_free_at_admission: bool = False
     frames: list[Frame] = field(default_factory=list)
     started_at: float | None = None
     ended_at: float | None = None
