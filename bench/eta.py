@@ -235,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = sorted({o.scenario for o in outcomes})
     report = {s: summarize([o for o in outcomes if o.scenario == s]) for s in scenarios}
     report["all"] = summarize(outcomes)
+    header = ("scenario", "tasks", "waited", "median", "p90", "at-once p90 ms", "failed")
+    widths = (-10, 5, 6, 7, 7, 15, 6)
     print(
-        f"{'scenario':<10} {'tasks':>5} {'waited':>6} {'median':>7} {'p90':>7} {'at-once p90 ms':>15} {'failed':>6}"
+        " ".join(f"{name:<{-w}}" if w < 0 else f"{name:>{w}}" for name, w in zip(header, widths, strict=True))
     )
     for name, row in report.items():
         median, p90, at_once = row["median"], row["p90"], row["at_once_abs_ms_p90"]
