@@ -32,7 +32,7 @@ from llorch.runtime.downloads import Downloads
 from llorch.runtime.gpus import GpuInventory, detect
 from llorch.runtime.jwks import KeySetSource
 from llorch.runtime.outbound.fetch import OutboundClient
-from llorch.runtime.provision import ensure_llama_server, find_engine
+from llorch.runtime.provision import Build, ensure_llama_server, find_engine
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
 from llorch.store.audit import AuditLog
@@ -155,7 +155,8 @@ class Daemon:
         if engine == "llamacpp":
             llamacpp = engines.llamacpp
             configured = Path(llamacpp.binary).expanduser() if llamacpp.binary else None
-            found = ensure_llama_server(configured, backend=llamacpp.backend, cache=self.cache, log=log.info)
+            build = Build(llamacpp.backend, llamacpp.native)
+            found = ensure_llama_server(configured, build, cache=self.cache, log=log.info)
         else:
             binary = getattr(engines, engine).binary
             found = find_engine(engine, Path(binary).expanduser() if binary else None)

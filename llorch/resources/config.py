@@ -154,7 +154,16 @@ class LlamaCppSettings(Spec):
     binary: str | None = Field(
         default=None, description="Path of llama-server; built into the cache when unset."
     )
-    backend: str = Field(default="cpu", pattern="^(cpu|cuda)$")
+    backend: str = Field(
+        default="cpu",
+        pattern="^(cpu|cuda)$",
+        description="cuda: llama-server built with GGML_CUDA (needs nvcc; `llorchd provision --cuda`).",
+    )
+    native: bool = Field(
+        default=False,
+        description="Build for this machine only (-march=native; for CUDA, the GPUs present): faster, "
+        "but the binary may not run on another machine. Each choice is cached apart.",
+    )
 
 
 class EngineBinary(Spec):

@@ -6,7 +6,6 @@ known commit, and pip can fetch it through whatever index the machine is configu
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import re
@@ -18,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -29,11 +29,37 @@ LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 Log = Callable[[str], None]
 
 _VENDOR_DIR = "vendor/llama.cpp"
-_BACKEND_FLAGS: dict[str, list[str]] = {"cpu": [], "cuda": ["-DGGML_CUDA=ON"]}
+BACKENDS = ("cpu", "cuda")
 # What a cpu build of llama-server costs, measured; turned into wall minutes for the progress line.
 _BUILD_CPU_MINUTES = 12
+# Where the CUDA toolkit's installer puts nvcc when it is not on PATH.
+TOOLKIT_NVCC = Path("/usr/local/cuda/bin/nvcc")
 _LOG_TAIL_LINES = 20
+# Build failures whose CMake message says little to someone who does not know llama.cpp's build.
+BUILD_HINTS = (
+    (
+        "CUDA::cublas",
+        "the CUDA toolkit found has nvcc but no cuBLAS (cublas_v2.h): install the whole toolkit "
+        "(Debian: nvidia-cuda-toolkit; NVIDIA's packages: cuda-toolkit), not only the compiler",
+    ),
+)
 _BUILD_COMMIT = f"llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}"
+
+
+@dataclass(frozen=True)
+class Build:
+    """What one llama-server build is made for. Each has its own cache folder (`key`), so a CUDA
+    and a CPU build, or a native and a portable one, never stand in for each other."""
+
+    backend: str = "cpu"
+    native: bool = False
+    """Tuned to this machine: `-march=native` on the CPU, and for CUDA only the GPUs present. The
+    default is portable: ggml's AVX2/FMA/F16C baseline on x86-64 (Intel since 2013, AMD since
+    2015), and CUDA code for the GPU generations llama.cpp lists, so the binary runs elsewhere too."""
+
+    @property
+    def key(self) -> str:
+        return f"llama-server-{LLAMA_CPP_PYTHON_VERSION}-{self.backend}{'-native' if self.native else ''}"
 
 
 def llama_cpp_source(cache: Path | None = None, log: Log | None = None) -> Path:
@@ -49,38 +75,68 @@ def llama_cpp_source(cache: Path | None = None, log: Log | None = None) -> Path:
 
 
 def find_llama_server(
-    configured: Path | None = None, backend: str = "cpu", cache: Path | None = None
+    configured: Path | None = None,
+    build: Build = Build(),
+    cache: Path | None = None,
+    *,
+    use_path: bool = True,
 ) -> Path | None:
-    """The binary to use: the configured one, else our cached build, else one on PATH, else None."""
+    """The binary to use: the configured one, else our cached build, else one on PATH (unless
+    `use_path` is off), else None."""
     if configured is not None:
         if not _is_executable(configured):
             raise ProvisionError(f"configured llama-server {configured} does not exist or is not executable")
         return configured
     # Our own build beats PATH: a llama-server found on PATH is of unknown version and build flags,
     # while the cached one is exactly the source the engine adapter was written against.
-    cached = _cached_binary(cache or cache_root(), backend)
+    cached = cached_binary(cache or cache_root(), build)
     if _is_executable(cached):
         return cached
-    on_path = shutil.which("llama-server")
+    on_path = shutil.which("llama-server") if use_path else None
     return Path(on_path) if on_path else None
 
 
 def ensure_llama_server(
-    configured: Path | None = None, backend: str = "cpu", cache: Path | None = None, log: Log | None = None
+    configured: Path | None = None,
+    build: Build = Build(),
+    cache: Path | None = None,
+    log: Log | None = None,
+    *,
+    use_path: bool = True,
 ) -> Path:
-    """Like `find_llama_server`, but build the pinned source into the cache when nothing is found."""
-    _check_backend(backend)
-    found = find_llama_server(configured, backend, cache)
+    """Like `find_llama_server`, but build the pinned source into the cache when nothing is found.
+
+    `use_path=False` builds into the cache even when a llama-server is on PATH: what
+    `llorchd provision` asks for, since one on PATH may lack the backend asked for."""
+    _check_backend(build.backend)
+    found = find_llama_server(configured, build, cache, use_path=use_path)
     if found is not None:
         return found
     root = cache or cache_root()
-    waiting = f"another process is building llama-server; waiting for it (log: {_build_log(root, backend)})"
+    waiting = f"another process is building llama-server; waiting for it (log: {_build_log(root, build)})"
     with _exclusive(root / "engines" / ".lock", on_wait=lambda: _say(log, waiting)):
-        cached = _cached_binary(root, backend)
+        cached = cached_binary(root, build)
         if _is_executable(cached):  # a process holding the lock before us built it
             return cached
-        _build(root, backend, log)
+        _build(root, build, log)
     return cached
+
+
+def cached_binary(cache: Path, build: Build) -> Path:
+    """Where `build` lives in the cache (present or not)."""
+    return cache / "engines" / build.key / "bin" / "llama-server"
+
+
+def find_nvcc() -> Path | None:
+    """The CUDA compiler a CUDA build uses: `$CUDACXX` (as CMake reads it), else `nvcc` on PATH,
+    else the toolkit's default place."""
+    explicit = os.environ.get("CUDACXX")
+    if explicit:
+        return Path(explicit) if _is_executable(Path(explicit)) else None
+    on_path = shutil.which("nvcc")
+    if on_path:
+        return Path(on_path)
+    return TOOLKIT_NVCC if _is_executable(TOOLKIT_NVCC) else None
 
 
 def llama_server_version(binary: Path) -> str:
@@ -99,29 +155,6 @@ def llama_server_version(binary: Path) -> str:
     return match.group(1).strip()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m llorch.runtime.provision`: make sure the engine binary and the demo model exist."""
-    # demo_model imports this module for the tokenizer source, so it is imported here, not on top.
-    from llorch.runtime.demo_model import ensure_demo_model
-
-    parser = argparse.ArgumentParser(description="Build or find llama-server and the demo model.")
-    parser.add_argument("--backend", choices=sorted(_BACKEND_FLAGS), default="cpu")
-    args = parser.parse_args(argv)
-    try:
-        binary = ensure_llama_server(backend=args.backend, log=_to_stderr)
-        model = ensure_demo_model(log=_to_stderr)
-    except ProvisionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"llama-server: {binary} ({llama_server_version(binary)})")
-    print(f"demo-model: {model}")
-    return 0
-
-
-def _to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _say(log: Log | None, message: str) -> None:
     if log is not None:
         log(message)
@@ -132,20 +165,12 @@ def _is_executable(path: Path) -> bool:
 
 
 def _check_backend(backend: str) -> None:
-    if backend not in _BACKEND_FLAGS:
-        raise ProvisionError(f"unknown llama-server backend {backend!r}; known: {', '.join(_BACKEND_FLAGS)}")
+    if backend not in BACKENDS:
+        raise ProvisionError(f"unknown llama-server backend {backend!r}; known: {', '.join(BACKENDS)}")
 
 
-def _engine_name(backend: str) -> str:
-    return f"llama-server-{LLAMA_CPP_PYTHON_VERSION}-{backend}"
-
-
-def _cached_binary(cache: Path, backend: str) -> Path:
-    return cache / "engines" / _engine_name(backend) / "bin" / "llama-server"
-
-
-def _build_log(cache: Path, backend: str) -> Path:
-    return cache / "engines" / f"{_engine_name(backend)}.build.log"
+def _build_log(cache: Path, build: Build) -> Path:
+    return cache / "engines" / f"{build.key}.build.log"
 
 
 @contextmanager
@@ -206,31 +231,43 @@ def _in_vendor_tree(member_name: str) -> bool:
     return len(parts) == 2 and parts[1].startswith(_VENDOR_DIR + "/")
 
 
-def _build(cache: Path, backend: str, log: Log | None) -> None:
+def _build(cache: Path, build: Build, log: Log | None) -> None:
+    # Checked before the download: without nvcc the CUDA build cannot start, and saying so now
+    # beats a CMake error minutes later.
+    nvcc = find_nvcc() if build.backend == "cuda" else None
+    if build.backend == "cuda" and nvcc is None:
+        raise ProvisionError(
+            "the CUDA build of llama-server needs nvcc, and none was found ($CUDACXX, PATH, "
+            f"{TOOLKIT_NVCC}): install NVIDIA's CUDA toolkit (Debian: nvidia-cuda-toolkit), "
+            "or build for the CPU (engines.llamacpp.backend: cpu)"
+        )
     src = llama_cpp_source(cache, log)
     engines = cache / "engines"
     # Kept after a failure so that a retry compiles only what is left; dropped after success.
-    build_dir = engines / f"{_engine_name(backend)}.build"
-    log_path = _build_log(cache, backend)
+    build_dir = engines / f"{build.key}.build"
+    log_path = _build_log(cache, build)
     cores = os.cpu_count() or 1
     minutes = max(1, round(_BUILD_CPU_MINUTES / cores))
-    _say(
-        log,
-        f"building llama-server {LLAMA_CPP_PYTHON_VERSION} ({backend}) once, "
-        f"about {minutes} minutes on {cores} cores; log: {log_path}",
+    how_long = (
+        f"about {minutes} minutes on {cores} cores"
+        if build.backend == "cpu"
+        else f"far longer than the CPU build's {minutes} minutes on {cores} cores (CUDA kernels)"
     )
+    _say(log, f"building {build.key} once, {how_long}; log: {log_path}")
     started = time.monotonic()
     with log_path.open("w") as log_file:
-        _run_logged(_configure_command(src, build_dir, backend), log_file, log_path)
-        build = ["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(cores)]
-        _run_logged(build, log_file, log_path)
-    _install(build_dir / "bin" / "llama-server", engines / _engine_name(backend))
+        _run_logged(configure_command(src, build_dir, build, nvcc), log_file, log_path)
+        compile_ = ["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(cores)]
+        _run_logged(compile_, log_file, log_path)
+    _install(build_dir / "bin" / "llama-server", engines / build.key)
     # The binary is linked statically against llama/ggml, so the build tree is no longer needed.
     shutil.rmtree(build_dir, ignore_errors=True)
     _say(log, f"built llama-server in {time.monotonic() - started:.0f}s")
 
 
-def _configure_command(src: Path, build_dir: Path, backend: str) -> list[str]:
+def configure_command(src: Path, build_dir: Path, build: Build, nvcc: Path | None = None) -> list[str]:
+    """The `cmake` configure line of `build` (what the build log's first line shows)."""
+    cuda = ["-DGGML_CUDA=ON", f"-DCMAKE_CUDA_COMPILER={nvcc}"] if build.backend == "cuda" else []
     return [
         "cmake",
         "-B",
@@ -247,7 +284,10 @@ def _configure_command(src: Path, build_dir: Path, backend: str) -> list[str]:
         # The sdist has no .git, so `--version` would say "commit unknown", or worse, name the commit
         # of whatever repository the cache happens to sit in; name the pinned source instead.
         f"-DLLAMA_BUILD_COMMIT={_BUILD_COMMIT}",
-        *_BACKEND_FLAGS[backend],
+        # ggml defaults to -march=native: a binary that dies with SIGILL on an older CPU. Native
+        # only when asked for; then CUDA code too is built for the GPUs present only.
+        f"-DGGML_NATIVE={'ON' if build.native else 'OFF'}",
+        *cuda,
     ]
 
 
@@ -258,9 +298,10 @@ def _run_logged(cmd: list[str], log_file: TextIO, log_path: Path) -> None:
     except OSError as exc:
         raise ProvisionError(f"could not run {cmd[0]} (is it installed?): {exc}") from exc
     if done.returncode != 0:
+        text = log_path.read_text(errors="replace")
+        hints = "".join(f"\nhint: {hint}" for needle, hint in BUILD_HINTS if needle in text)
         raise ProvisionError(
-            f"{' '.join(cmd[:2])} failed (exit {done.returncode}); log: {log_path}\n"
-            f"{_tail(log_path.read_text(errors='replace'))}"
+            f"{' '.join(cmd[:2])} failed (exit {done.returncode}); log: {log_path}\n{_tail(text)}{hints}"
         )
 
 
@@ -280,10 +321,6 @@ def _install(built: Path, engine_dir: Path) -> None:
 
 def _tail(text: str) -> str:
     return "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 # What each engine's launcher is called where its own packages install it.

@@ -15,12 +15,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llorch.runtime import provision
 from llorch.runtime.demo_model import ensure_demo_model
 from llorch.runtime.errors import ProvisionError
 from llorch.runtime.provision import (
     LLAMA_CPP_PYTHON_VERSION,
+    Build,
+    configure_command,
     ensure_llama_server,
     find_llama_server,
+    find_nvcc,
+    llama_cpp_source,
     llama_server_version,
 )
 
@@ -63,8 +68,8 @@ def path_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return bin_dir
 
 
-def _cached(cache: Path, backend: str = "cpu") -> Path:
-    return cache / "engines" / f"llama-server-{LLAMA_CPP_PYTHON_VERSION}-{backend}" / "bin" / "llama-server"
+def _cached(cache: Path, key: str = "cpu") -> Path:
+    return cache / "engines" / f"llama-server-{LLAMA_CPP_PYTHON_VERSION}-{key}" / "bin" / "llama-server"
 
 
 def test_configured_beats_cache_and_path(tmp_path: Path, cache: Path, path_dir: Path) -> None:
@@ -89,9 +94,14 @@ def test_nothing_found_gives_none(cache: Path, path_dir: Path) -> None:
     assert find_llama_server(cache=cache) is None
 
 
-def test_cache_is_per_backend(cache: Path, path_dir: Path) -> None:
+def test_cache_is_per_backend_and_per_native(cache: Path, path_dir: Path) -> None:
     _script(_cached(cache, "cpu"))
-    assert find_llama_server(backend="cuda", cache=cache) is None
+    assert find_llama_server(build=Build("cuda"), cache=cache) is None
+    assert find_llama_server(build=Build("cpu", native=True), cache=cache) is None
+    assert [Build("cuda").key, Build("cuda", native=True).key] == [
+        f"llama-server-{LLAMA_CPP_PYTHON_VERSION}-cuda",
+        f"llama-server-{LLAMA_CPP_PYTHON_VERSION}-cuda-native",
+    ]
 
 
 def test_configured_but_missing_raises_naming_it(tmp_path: Path, cache: Path, path_dir: Path) -> None:
@@ -116,7 +126,7 @@ def test_ensure_returns_a_found_binary_without_building(cache: Path, path_dir: P
 
 def test_ensure_rejects_unknown_backend(cache: Path) -> None:
     with pytest.raises(ProvisionError, match="rocm"):
-        ensure_llama_server(backend="rocm", cache=cache)
+        ensure_llama_server(build=Build("rocm"), cache=cache)
 
 
 @pytest.fixture
@@ -151,10 +161,52 @@ def test_concurrent_ensures_build_once(cache: Path, fake_cmake: Path) -> None:
     assert not build_dir.exists()  # the build tree is dropped once installed
 
 
-def test_cuda_backend_configures_cuda(cache: Path, fake_cmake: Path) -> None:
-    binary = ensure_llama_server(backend="cuda", cache=cache)
+def test_the_default_build_is_portable_and_native_is_asked_for(cache: Path, fake_cmake: Path) -> None:
+    assert ensure_llama_server(cache=cache) == _cached(cache, "cpu")
+    assert ensure_llama_server(build=Build(native=True), cache=cache) == _cached(cache, "cpu-native")
+    portable, native = (line.split() for line in fake_cmake.read_text().splitlines()[::2])
+    assert "-DGGML_NATIVE=OFF" in portable and "-DGGML_NATIVE=ON" not in portable
+    assert "-DGGML_NATIVE=ON" in native
+    assert not any("CUDA" in flag for flag in portable + native)
+
+
+def test_cuda_backend_configures_cuda_with_the_nvcc_found(
+    cache: Path, fake_cmake: Path, path_dir: Path
+) -> None:
+    # A stand-in nvcc: the build is fake_cmake's, so only the path handed to CMake matters.
+    nvcc = _script(path_dir / "nvcc")
+    assert find_nvcc() == nvcc
+    binary = ensure_llama_server(build=Build("cuda"), cache=cache)
     assert binary == _cached(cache, "cuda")
-    assert "-DGGML_CUDA=ON" in fake_cmake.read_text().splitlines()[0].split()
+    configure = fake_cmake.read_text().splitlines()[0].split()
+    assert {"-DGGML_CUDA=ON", f"-DCMAKE_CUDA_COMPILER={nvcc}", "-DGGML_NATIVE=OFF"} <= set(configure)
+
+
+def test_cudacxx_names_the_compiler(tmp_path: Path, path_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _script(path_dir / "nvcc")
+    chosen = _script(tmp_path / "cuda-12.4" / "bin" / "nvcc")
+    monkeypatch.setenv("CUDACXX", str(chosen))
+    assert find_nvcc() == chosen
+    monkeypatch.setenv("CUDACXX", str(tmp_path / "absent"))
+    assert find_nvcc() is None
+
+
+def test_cuda_without_nvcc_says_what_to_install_before_any_download(
+    cache: Path, path_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CUDACXX", raising=False)
+    monkeypatch.setattr(provision, "TOOLKIT_NVCC", cache / "no-toolkit" / "nvcc")
+    with pytest.raises(ProvisionError, match=r"needs nvcc.*CUDA toolkit"):
+        ensure_llama_server(build=Build("cuda"), cache=cache)
+    assert not (cache / "src").exists(), "nothing is downloaded for a build that cannot start"
+
+
+def test_provision_builds_into_the_cache_over_one_on_path(
+    cache: Path, fake_cmake: Path, path_dir: Path
+) -> None:
+    on_path = _script(path_dir / "llama-server")
+    assert ensure_llama_server(cache=cache) == on_path
+    assert ensure_llama_server(cache=cache, use_path=False) == _cached(cache)
 
 
 def test_failed_build_raises_with_log_path_and_tail(
@@ -168,6 +220,30 @@ def test_failed_build_raises_with_log_path_and_tail(
     assert "boom: no compiler" in str(raised.value)
     assert "boom: no compiler" in log_path.read_text()
     assert find_llama_server(cache=cache) is None
+
+
+@pytest.mark.slow
+def test_real_cmake_takes_the_cuda_configure_line(tmp_path: Path) -> None:
+    """The CUDA line against the real CMake, nvcc and llama.cpp source, configured but never
+    compiled: CMake either accepts it (GGML_CUDA on, portable GPU targets including the 3090 and
+    3060's 86) or fails in a way the build's hints name."""
+    nvcc = find_nvcc()
+    if nvcc is None or shutil.which("cmake") is None:
+        pytest.skip("no nvcc or no cmake on this machine: the CUDA configure cannot run")
+    build_dir = tmp_path / "cuda.build"
+    done = subprocess.run(
+        configure_command(llama_cpp_source(), build_dir, Build("cuda"), nvcc),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    log = done.stdout + done.stderr
+    if done.returncode != 0:
+        assert any(needle in log for needle, _ in provision.BUILD_HINTS), log[-3000:]
+        return
+    cached = (build_dir / "CMakeCache.txt").read_text()
+    assert "GGML_CUDA:BOOL=ON" in cached and "GGML_NATIVE:BOOL=OFF" in cached
+    assert re.search(r"CMAKE_CUDA_ARCHITECTURES=\S*86-real", log), log
 
 
 @pytest.mark.parametrize("stream", [">&2", ""])
