@@ -28,6 +28,7 @@ from llorch.api.manifests import ManifestsResource
 from llorch.api.metrics import MetricsResource
 from llorch.api.middleware import Auth, BodyLimit, CorrelationId
 from llorch.api.tasks import TaskCancelResource, TaskEventsResource, TaskResource, TasksResource
+from llorch.api.version import VersionResource
 from llorch.resources import ServerConfig
 
 
@@ -53,6 +54,7 @@ def create_app(
     app.add_error_handler(Exception, handle_exception)
     app.add_error_handler(falcon.HTTPError, handle_exception)
     app.add_route("/healthz", HealthzResource(ctx))
+    app.add_route("/version", VersionResource())
     if metrics is not None:
         app.add_route("/metrics", MetricsResource(metrics))
     app.add_route("/v1/manifests", ManifestsResource(ctx))

@@ -23,8 +23,9 @@ from llorch.store.audit import DENY, SYSTEM, Actor, AuditLog, acting
 log = logging.getLogger("llorch.api")
 
 
-# Probes from a supervisor (systemd, a load balancer) must work without a token.
-OPEN_PATHS = frozenset({"/healthz"})
+# Probes from a supervisor (systemd, a load balancer) must work without a token, and so must the
+# version a client checks first (`llorchctl version`, `doctor`), as Kubernetes' /version does.
+OPEN_PATHS = frozenset({"/healthz", "/version"})
 _CHALLENGE = 'Bearer realm="llorch"'
 
 

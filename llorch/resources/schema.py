@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from llorch.resources.config import ServerConfig
 from llorch.resources.kinds import KINDS
 from llorch.resources.status import EventView, ModelStatus, PoolStatus
+from llorch.resources.version import VersionInfo
 from llorch.resources.wire import Capabilities, ReplicaSets
 
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
@@ -22,6 +23,7 @@ SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "config.schema.json": ServerConfig,
     "capabilities.schema.json": Capabilities,
     "replicasets.schema.json": ReplicaSets,
+    "version.schema.json": VersionInfo,
 }
 
 

@@ -21,6 +21,7 @@ from llorch.daemon.http import LimitedServer, create_server
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.tasks import Frame
 from llorch.resources import ServerConfig
+from llorch.resources.version import this_version
 from llorch.store.manifests import ManifestStore
 from tests.api.appctx import app_context, close
 
@@ -184,6 +185,9 @@ def test_apply_needs_yaml(api: Api) -> None:
 
 def test_tokens_are_required_when_configured(secured: Api) -> None:
     assert secured.http.get(secured.url + "/healthz").status_code == 200, "health stays open for supervisors"
+    version = secured.http.get(secured.url + "/version")
+    assert version.status_code == 200, "so does the version a client compares first"
+    assert version.json() == this_version().model_dump(mode="json")
     missing = secured.http.get(secured.url + "/v1/pools")
     assert missing.status_code == 401 and missing.json()["code"] == "MISSING_TOKEN"
     bad = secured.http.get(secured.url + "/v1/pools", headers={"Authorization": "Bearer nope"})
