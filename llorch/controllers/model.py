@@ -97,6 +97,10 @@ class ModelController:
         self._verdicts: dict[tuple[str, str, str], signatures.Verdict] = {}
         self._sboms: dict[str, SbomSummary | str] = {}
 
+    def retrust(self, trust: Trust) -> None:
+        """New trust settings (a config reload): each Model's next reconcile checks against them."""
+        self._trust = trust
+
     def known_names(self) -> Iterable[str]:
         return ()
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from llorch.resources import ServerConfig
 from llorch.resources.errors import ErrorCode, LlorchError
+from llorch.runtime.cache import cache_root
 
 
 class ConfigError(LlorchError):
@@ -39,6 +40,22 @@ def load_config(path: Path | None) -> ServerConfig:
 
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "llorch"
+
+
+def state_dir(config: ServerConfig) -> Path:
+    """Where this config keeps sqlite and replica logs, absolute."""
+    return (Path(config.state_dir).expanduser() if config.state_dir else default_state_dir()).resolve()
+
+
+def cache_dir(config: ServerConfig) -> Path:
+    """Where this config keeps engine builds and weights, absolute."""
+    return (Path(config.cache_dir).expanduser() if config.cache_dir else cache_root()).resolve()
+
+
+def user_config_dir() -> Path:
+    """`$XDG_CONFIG_HOME/llorch` (~/.config/llorch): what `llorchd init` writes and a user unit reads."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "llorch"
 
 

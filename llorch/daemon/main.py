@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from llorch.daemon import logs
 from llorch.daemon.config import ConfigError, load_config
-from llorch.daemon.wiring import Daemon, Shutdown, install_signal_handlers
+from llorch.daemon.wiring import DETACHED_EXIT_STATUS, Daemon, Shutdown, install_signal_handlers
+from llorch.resources import ServerConfig
 from llorch.runtime.errors import ProvisionError
 
 DEFAULT_CONFIG = Path("llorch.yaml")
@@ -52,7 +54,11 @@ def main(
     log_level: str,
     log_format: str,
 ) -> None:
-    """Watch a folder of Model, Pool and Policy manifests and make the machine match them."""
+    """Watch a folder of Model, Pool and Policy manifests and make the machine match them.
+
+    SIGHUP re-reads the settings file; SIGTERM stops llorchd and every replica; SIGQUIT stops
+    llorchd alone (exit status 75) for the next one to adopt the replicas.
+    """
     logs.setup(log_level, json_lines=log_format == "json")
     if config_path is None and DEFAULT_CONFIG.is_file():
         config_path = DEFAULT_CONFIG
@@ -64,10 +70,12 @@ def main(
             "state_dir": str(state) if state else None,
             "cache_dir": str(cache) if cache else None,
         }
-        config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        config = config.model_copy(update=given)
         base_dir = config_path.parent.resolve() if config_path and not manifests else Path.cwd()
-        daemon = Daemon(config, base_dir=base_dir)
-        install_signal_handlers()
+        reread = _rereader(config_path, given) if config_path else None
+        daemon = Daemon(config, base_dir=base_dir, reread=reread)
+        install_signal_handlers(daemon.ask_reload)
         daemon.start()
     except (ConfigError, ProvisionError, OSError) as exc:
         click.echo(f"llorchd: {exc}", err=True)
@@ -75,7 +83,16 @@ def main(
     except Shutdown:
         daemon.stop()
         return
-    daemon.serve()
+    if daemon.serve():
+        sys.exit(DETACHED_EXIT_STATUS)
+
+
+def _rereader(path: Path, given: dict[str, str]) -> Callable[[], ServerConfig]:
+    def reread() -> ServerConfig:
+        # What the command line set still wins over the file, as it did at start.
+        return load_config(path).model_copy(update=given)
+
+    return reread
 
 
 if __name__ == "__main__":

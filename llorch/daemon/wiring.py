@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,13 +22,20 @@ from llorch.controllers.manager import Manager
 from llorch.controllers.model import ModelController
 from llorch.controllers.pool import PoolController
 from llorch.controllers.workqueue import WorkQueue
-from llorch.daemon.config import check_bind, configured_tokens, default_state_dir, split_bind
+from llorch.daemon import reload
+from llorch.daemon.config import (
+    ConfigError,
+    cache_dir,
+    check_bind,
+    configured_tokens,
+    split_bind,
+    state_dir,
+)
 from llorch.daemon.http import LimitedServer, create_server
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
 from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
-from llorch.runtime.cache import cache_root
 from llorch.runtime.downloads import Downloads
 from llorch.runtime.gpus import GpuInventory, detect
 from llorch.runtime.jwks import KeySetSource
@@ -35,7 +43,7 @@ from llorch.runtime.outbound.fetch import OutboundClient
 from llorch.runtime.provision import Build, ensure_llama_server, find_engine
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
-from llorch.store.audit import AuditLog
+from llorch.store.audit import DENY, AuditLog
 from llorch.store.cache import WeightsCache
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
@@ -46,17 +54,23 @@ log = logging.getLogger("llorch.daemon")
 
 class Daemon:
     def __init__(
-        self, config: ServerConfig, *, base_dir: Path, inventory: GpuInventory | None = None
+        self,
+        config: ServerConfig,
+        *,
+        base_dir: Path,
+        inventory: GpuInventory | None = None,
+        reread: Callable[[], ServerConfig] | None = None,
     ) -> None:
+        """`reread`: the settings as the file says them now, for a reload (None: no file)."""
         self.config = config
+        self._reread = reread
+        self._reload_asked = False
         self.host, self.port = split_bind(config.bind)
         self.tokens = configured_tokens(config)
         check_bind(config, self.host, self.tokens)
         self.manifests = (base_dir / config.manifests_dir).resolve()
-        self.state = (
-            Path(config.state_dir).expanduser() if config.state_dir else default_state_dir()
-        ).resolve()
-        self.cache = (Path(config.cache_dir).expanduser() if config.cache_dir else cache_root()).resolve()
+        self.state = state_dir(config)
+        self.cache = cache_dir(config)
         self.db = StateDB(self.state / "state.sqlite")
         self.audit = AuditLog(self.state / "state.sqlite")
         self.keys = KeyRing(config.auth.keys, self.tokens)
@@ -110,19 +124,17 @@ class Daemon:
         self.metrics.watch_replicas(self.pools.phase_counts)
         # A download that ends reconciles its Model at once, not at the next progress poll.
         self.downloads = Downloads(on_progress=self.queue.add)
+        self.models = ModelController(
+            self.store,
+            self.db,
+            self.cache,
+            trust=config.trust,
+            downloads=self.downloads,
+            weights_cache=self.weights_cache,
+            on_verification=self.metrics.verification,
+        )
         self.manager = Manager(
-            [
-                ModelController(
-                    self.store,
-                    self.db,
-                    self.cache,
-                    trust=config.trust,
-                    downloads=self.downloads,
-                    weights_cache=self.weights_cache,
-                    on_verification=self.metrics.verification,
-                ),
-                self.pools,
-            ],
+            [self.models, self.pools],
             self.queue,
             desired_keys=self.store.keys(),
             resync_seconds=reconcile.resync_seconds,
@@ -224,8 +236,9 @@ class Daemon:
             self.state,
         )
 
-    def serve(self) -> None:
-        """Run the HTTP loop until a stop signal, then stop.
+    def serve(self) -> bool:
+        """Run the HTTP loop until a stop signal, then stop; True when it was SIGQUIT (the
+        replicas left running).
 
         The loop runs one poll at a time so a signal only sets a flag: an exception raised from a
         signal handler would land inside whatever waitress was doing, and waitress swallows
@@ -233,16 +246,69 @@ class Daemon:
         """
         assert self.server is not None
         signals = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        signals[RELOAD_SIGNAL] = signal.signal(RELOAD_SIGNAL, self._on_reload_signal)
         try:
             while self._stop_signal is None:
+                if self._reload_asked:
+                    self._reload_asked = False
+                    self.reload()
                 wasyncore.loop(timeout=0.5, map=self._sockets, count=1)
         finally:
             for sig, previous in signals.items():
                 signal.signal(sig, previous)
-            self.stop(keep_workers=self._stop_signal == DETACH_SIGNAL.name)
+            detached = self._stop_signal == DETACH_SIGNAL.name
+            self.stop(keep_workers=detached)
+        return detached
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signal.Signals(signum).name
+
+    def _on_reload_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.ask_reload()
+
+    def ask_reload(self) -> None:
+        """A reload for the serving loop to do (a signal handler must not do it itself)."""
+        self._reload_asked = True
+
+    def reload(self) -> None:
+        """Read the settings file again and take what can change while running (llorch.daemon.reload)."""
+        if self._reread is None:
+            log.warning("reload: llorchd was started without a settings file, so there is nothing to re-read")
+            return
+        try:
+            fresh = self._reread()
+            found = reload.changes(self.config, fresh)
+            target = reload.applied(self.config, fresh, found.live)
+            tokens = configured_tokens(target)
+            check_bind(target, self.host, tokens)
+        except ConfigError as exc:
+            log.error("reload refused, the running settings stay: %s", exc)
+            self.audit.record("config.reload", "llorch.yaml", decision=DENY, reason=str(exc))
+            return
+        if not found:
+            log.info("reload: the settings file is unchanged")
+            return
+        if found.live:
+            self.keys.replace(target.auth.keys, tokens)
+            self.tokens = tokens
+            self.models.retrust(target.trust)
+            self.artifacts.set_retention(target.artifacts.retention)
+            self.config = target
+            for key in sorted(self.store.keys()):
+                if key.startswith("Model/"):  # their trust verdicts may differ now
+                    self.queue.add(key)
+            log.info("reload: now in force: %s", ", ".join(found.live))
+        if found.need_restart:
+            log.warning(
+                "reload: %s changed in the settings file; the running values stay until llorchd restarts",
+                ", ".join(found.need_restart),
+            )
+        self.audit.record(
+            "config.reload",
+            "llorch.yaml",
+            reason=f"applied: {', '.join(found.live) or 'nothing'}; "
+            f"after a restart: {', '.join(found.need_restart) or 'nothing'}",
+        )
 
     def stop(self, *, keep_workers: bool = False) -> None:
         """Stop serving. With `keep_workers` (SIGQUIT, for an upgrade) the replicas keep running
@@ -272,17 +338,23 @@ class Shutdown(Exception):
 
 
 # SIGTERM and SIGINT stop llorchd and every replica; SIGQUIT stops llorchd but leaves the
-# replicas running, for an upgrade whose next llorchd adopts them.
+# replicas running, for an upgrade whose next llorchd adopts them; SIGHUP re-reads the settings.
 DETACH_SIGNAL = signal.SIGQUIT
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, DETACH_SIGNAL)
+RELOAD_SIGNAL = signal.SIGHUP
+# The exit status after SIGQUIT: sysexits' EX_TEMPFAIL, "try again". Not 0, so that a supervisor
+# can tell "start me again, the replicas wait" from a plain stop (the systemd unit restarts on it).
+DETACHED_EXIT_STATUS = 75
 
 
-def install_signal_handlers() -> None:
-    """For start-up (provisioning can take minutes): a stop signal unwinds it at once. `serve`
-    replaces these with handlers that only set a flag."""
+def install_signal_handlers(on_reload: Callable[[], None]) -> None:
+    """For start-up (provisioning can take minutes): a stop signal unwinds it at once, and a
+    reload waits for `serve` (SIGHUP's default would end the process). `serve` replaces these
+    with handlers that only set a flag."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Shutdown(signal.Signals(signum).name)
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, handler)
+    signal.signal(RELOAD_SIGNAL, lambda signum, frame: on_reload())

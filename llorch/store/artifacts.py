@@ -58,6 +58,10 @@ class ArtifactStore:
         # A put that checks its parent and a collection that removes it must not interleave.
         self._lock = threading.Lock()
 
+    def set_retention(self, retention: ArtifactRetention) -> None:
+        """What the next collection removes (a config reload)."""
+        self._retention = retention
+
     def path(self, artifact_id: str) -> Path:
         # Two hex characters of fan-out keep any one folder small.
         return self._folder / artifact_id[:2] / artifact_id

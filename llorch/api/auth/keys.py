@@ -23,13 +23,17 @@ def identity(token: str) -> str:
 
 class KeyRing:
     def __init__(self, keys: Sequence[ApiKey], legacy_tokens: Sequence[str]) -> None:
-        self._keys = [
-            (bytes.fromhex(k.sha256), Principal(f"token:{k.name}", frozenset(k.scopes))) for k in keys
-        ]
-        self._keys += [
+        self.replace(keys, legacy_tokens)
+
+    def replace(self, keys: Sequence[ApiKey], legacy_tokens: Sequence[str]) -> None:
+        """Take these keys instead (a config reload). The list is swapped in one assignment, so a
+        request being checked sees the old keys or the new ones, never a mix."""
+        ring = [(bytes.fromhex(k.sha256), Principal(f"token:{k.name}", frozenset(k.scopes))) for k in keys]
+        ring += [
             (hashlib.sha256(t.encode()).digest(), Principal(identity(t), frozenset(SCOPES)))
             for t in legacy_tokens
         ]
+        self._keys = ring
 
     def __bool__(self) -> bool:
         return bool(self._keys)
