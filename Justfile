@@ -27,7 +27,7 @@ bench *ARGS: provision
 
 # Build llama-server and generate the demo model into the cache, if not there yet
 provision: install
-    {{py}} -m llorch.runtime.provision
+    .venv/bin/llorchd provision
 
 # The project virtualenv with llorch and its dev tools; reinstalls only when pyproject.toml changes
 install:

@@ -1,4 +1,5 @@
-"""`llorchd`: the daemon's command line. The wiring lives in llorch.daemon.wiring."""
+"""`llorchd`: the daemon's command line. With no command it serves; the wiring lives in
+llorch.daemon.wiring, the other commands in their own modules."""
 
 from __future__ import annotations
 
@@ -10,15 +11,24 @@ import click
 
 from llorch.daemon import logs
 from llorch.daemon.config import ConfigError, load_config
+from llorch.daemon.options import cache_option, config_option
+from llorch.daemon.provisioning import provision
+from llorch.daemon.seed import init
+from llorch.daemon.service import install_service
 from llorch.daemon.wiring import DETACHED_EXIT_STATUS, Daemon, Shutdown, install_signal_handlers
 from llorch.resources import ServerConfig
+from llorch.resources.meta import API_VERSION
+from llorch.resources.version import package_version
 from llorch.runtime.errors import ProvisionError
 
 DEFAULT_CONFIG = Path("llorch.yaml")
 _FOLDER = click.Path(file_okay=False, path_type=Path)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    package_version(), "--version", prog_name="llorchd", message=f"%(prog)s %(version)s (API {API_VERSION})"
+)
 @click.option("--bind", help="HOST:PORT to serve on.  [default: 127.0.0.1:8080]")
 @click.option(
     "--manifests",
@@ -30,22 +40,15 @@ _FOLDER = click.Path(file_okay=False, path_type=Path)
     type=_FOLDER,
     help="sqlite state and replica logs.  [default: $XDG_STATE_HOME/llorch]",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Settings file.  [default: ./llorch.yaml if present]",
-)
-@click.option(
-    "--cache",
-    type=_FOLDER,
-    help="Engine builds and generated models.  [default: $LLORCH_CACHE or ~/.cache/llorch]",
-)
+@config_option
+@cache_option
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option("--log-format", default="json", show_default=True, type=click.Choice(["json", "text"]))
+@click.pass_context
 def main(
+    ctx: click.Context,
     bind: str | None,
     manifests: Path | None,
     state: Path | None,
@@ -56,9 +59,11 @@ def main(
 ) -> None:
     """Watch a folder of Model, Pool and Policy manifests and make the machine match them.
 
-    SIGHUP re-reads the settings file; SIGTERM stops llorchd and every replica; SIGQUIT stops
-    llorchd alone (exit status 75) for the next one to adopt the replicas.
+    With no command, serve. SIGHUP re-reads the settings file; SIGTERM stops llorchd and every
+    replica; SIGQUIT stops llorchd alone (exit status 75) for the next one to adopt the replicas.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     logs.setup(log_level, json_lines=log_format == "json")
     if config_path is None and DEFAULT_CONFIG.is_file():
         config_path = DEFAULT_CONFIG
@@ -94,6 +99,10 @@ def _rereader(path: Path, given: dict[str, str]) -> Callable[[], ServerConfig]:
 
     return reread
 
+
+main.add_command(init)
+main.add_command(provision)
+main.add_command(install_service)
 
 if __name__ == "__main__":
     main()
