@@ -9,7 +9,8 @@ from typing import NoReturn
 
 import click
 
-from llorch.cli.client import ApiError, Client
+from llorch.cli import contexts
+from llorch.cli.client import DEFAULT_URL, ApiError, Client
 from llorch.cli.render import values
 from llorch.resources import kind_for
 
@@ -21,12 +22,29 @@ ERROR_EXIT = "llorchctl.error_exit"
 class Settings:
     """The global options, handed to every command as its click context object."""
 
-    server: str
+    server: str | None
+    """--server or $LLORCH_URL; None when neither was given."""
     token: str | None
     timeout: float
+    context: str | None = None
+    """--context or $LLORCH_CONTEXT."""
+
+    def target(self) -> tuple[str, str | None]:
+        """The server and token to use. A context (the named one, else the current one unless a
+        server was given) gives both; what was given on the command line wins. A server given
+        without --context gets no token from a context: it would be sent to the wrong host."""
+        context = None
+        if self.context is not None:
+            context = contexts.load().get(self.context)
+        elif self.server is None:
+            context = contexts.load().current()
+        if context is None:
+            return self.server or DEFAULT_URL, self.token
+        return self.server or context.server, self.token or context.token()
 
     def client(self) -> Client:
-        return Client(self.server, token=self.token, timeout=self.timeout)
+        server, token = self.target()
+        return Client(server, token=token, timeout=self.timeout)
 
 
 # -- errors -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from llorch.cli.client import DEFAULT_URL, ApiError, Unreachable
+from llorch.cli.contexts import ContextError
 from llorch.cli.ctl.common import Settings, api_error_text, detail_lines, fail
 from llorch.resources import KindError
 
@@ -21,7 +22,7 @@ class _Llorchctl(click.Group):
             fail(api_error_text(exc), detail_lines(exc))
         except Unreachable as exc:
             fail(str(exc))
-        except KindError as exc:
+        except (KindError, ContextError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None
@@ -32,16 +33,22 @@ class _Llorchctl(click.Group):
     "--server",
     "-s",
     envvar="LLORCH_URL",
-    default=DEFAULT_URL,
-    show_default=True,
     show_envvar=True,
-    help="llorchd's address.",
+    help=f"llorchd's address.  [default: the current context's, else {DEFAULT_URL}]",
 )
 @click.option("--token", envvar="LLORCH_TOKEN", show_envvar=True, help="Bearer token for the API.")
+@click.option(
+    "--context",
+    envvar="LLORCH_CONTEXT",
+    show_envvar=True,
+    help="A context of ~/.config/llorch/config (llorchctl config get-contexts): its server and token.",
+)
 @click.option(
     "--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds to wait."
 )
 @click.pass_context
-def main(ctx: click.Context, server: str, token: str | None, timeout: float) -> None:
+def main(
+    ctx: click.Context, server: str | None, token: str | None, context: str | None, timeout: float
+) -> None:
     """Control llorchd: apply manifests, inspect pools, models and policies, run prompts."""
-    ctx.obj = Settings(server, token, timeout)
+    ctx.obj = Settings(server, token, timeout, context)

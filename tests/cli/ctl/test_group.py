@@ -85,5 +85,6 @@ def test_every_area_module_registers_its_commands() -> None:
         "cache": "cache",
         "audit": "audit",
         "token": "token",
+        "config": "config",
     }
     assert set(main.commands) == set(registered)
