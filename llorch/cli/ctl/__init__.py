@@ -11,10 +11,23 @@ Exit codes: 0 ok, 1 error, 2 usage (click's), 130 interrupted; `diff` follows ku
 
 from __future__ import annotations
 
-from llorch.cli.ctl import apply, artifacts, audit, cache, config, objects, pools, pull, run, token, top
+from llorch.cli.ctl import (
+    apply,
+    artifacts,
+    audit,
+    cache,
+    config,
+    objects,
+    pools,
+    pull,
+    run,
+    token,
+    top,
+    tunnel,
+)
 from llorch.cli.ctl.group import main
 
-_AREAS = (apply, objects, pools, run, artifacts, pull, cache, top, audit, token, config)
+_AREAS = (apply, objects, pools, run, artifacts, pull, cache, top, audit, token, config, tunnel)
 
 for _area in _AREAS:
     for _command in _area.COMMANDS:

@@ -86,5 +86,6 @@ def test_every_area_module_registers_its_commands() -> None:
         "audit": "audit",
         "token": "token",
         "config": "config",
+        "tunnel": "tunnel",
     }
     assert set(main.commands) == set(registered)
