@@ -22,6 +22,7 @@ from llorch.api import (
     tools,
 )
 from llorch.api.context import AppContext
+from llorch.api.diagnostics import DiagnosticsResource
 from llorch.api.errors import handle_exception
 from llorch.api.health import HealthzResource
 from llorch.api.manifests import ManifestsResource
@@ -55,6 +56,7 @@ def create_app(
     app.add_error_handler(falcon.HTTPError, handle_exception)
     app.add_route("/healthz", HealthzResource(ctx))
     app.add_route("/version", VersionResource())
+    app.add_route("/v1/diagnostics", DiagnosticsResource(ctx))
     if metrics is not None:
         app.add_route("/metrics", MetricsResource(metrics))
     app.add_route("/v1/manifests", ManifestsResource(ctx))

@@ -10,6 +10,7 @@ from llorch.api.auth.oidc import OidcVerifier
 from llorch.dataplane.service import TaskService
 from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
+from llorch.resources.diagnostics import Caller, Diagnostics
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
 from llorch.store.audit import AuditLog
@@ -32,4 +33,6 @@ class AppContext:
     tools: HttpTools
     # Objects the API itself changed (apply, delete): reconcile them now, not at the next file event.
     changed: Callable[[set[str]], None]
+    # The machine as llorchctl doctor checks it (llorch.daemon.diagnostics): the API spawns nothing.
+    diagnostics: Callable[[Caller], Diagnostics]
     oidc: OidcVerifier | None = None

@@ -133,6 +133,19 @@ class Client:
     def replicasets(self) -> dict[str, Any]:
         return self._json("GET", "/v1/replicasets")
 
+    # -- the daemon itself --------------------------------------------------------------------------
+
+    def healthz(self) -> dict[str, Any]:
+        return self._json("GET", "/healthz")
+
+    def version(self) -> tuple[dict[str, Any], str | None]:
+        """The server's version, and the answer's `Date` header (the server's clock)."""
+        response = self._send("GET", "/version")
+        return _body(response), response.headers.get("Date")
+
+    def diagnostics(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/diagnostics")
+
     # -- artifacts ----------------------------------------------------------------------------------
 
     def put_artifact(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:

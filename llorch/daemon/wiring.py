@@ -31,6 +31,7 @@ from llorch.daemon.config import (
     split_bind,
     state_dir,
 )
+from llorch.daemon.diagnostics import Checkup
 from llorch.daemon.http import LimitedServer, create_server
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
@@ -208,6 +209,13 @@ class Daemon:
                 audit=self.audit,
                 tools=self.tools,
                 changed=self._changed,
+                diagnostics=Checkup(
+                    config=lambda: self.config,
+                    store=self.store,
+                    inventory=self.inventory,
+                    folders={"state": self.state, "cache": self.cache},
+                    engine_binary=self._engine_binary,
+                ),
             ),
             metrics=self.metrics.registry,
         )

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from llorch.resources.config import ServerConfig
+from llorch.resources.diagnostics import Diagnostics
 from llorch.resources.kinds import KINDS
 from llorch.resources.status import EventView, ModelStatus, PoolStatus
 from llorch.resources.version import VersionInfo
@@ -24,6 +25,7 @@ SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "capabilities.schema.json": Capabilities,
     "replicasets.schema.json": ReplicaSets,
     "version.schema.json": VersionInfo,
+    "diagnostics.schema.json": Diagnostics,
 }
 
 

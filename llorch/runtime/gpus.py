@@ -92,12 +92,12 @@ class NvmlInventory:
     def _read(self, index: int) -> Gpu | None:
         try:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
+            uuid = nvml_text(pynvml.nvmlDeviceGetUUID(handle))
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
         except pynvml.NVMLError as exc:
             self._warn_once(f"NVML could not read GPU{index}, leaving it out: {exc}")
             return None
-        name = _optional(lambda: _text(pynvml.nvmlDeviceGetName(handle)))
+        name = _optional(lambda: nvml_text(pynvml.nvmlDeviceGetName(handle)))
         return Gpu(
             index=index,
             uuid=uuid,
@@ -137,7 +137,7 @@ def _processes(handle: Any) -> tuple[GpuProcess, ...]:
     )
 
 
-def _text(value: str | bytes) -> str:
+def nvml_text(value: str | bytes) -> str:
     # Older pynvml releases return bytes, newer ones str.
     return value.decode() if isinstance(value, bytes) else value
 

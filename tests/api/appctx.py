@@ -8,17 +8,31 @@ from pathlib import Path
 from llorch.api.auth.keys import KeyRing
 from llorch.api.auth.oidc import OidcVerifier
 from llorch.api.context import AppContext
+from llorch.daemon.diagnostics import Checkup
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.service import TaskService
 from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
+from llorch.runtime.errors import ProvisionError
+from llorch.runtime.gpus import detect
 from llorch.runtime.outbound.fetch import OutboundClient
+from llorch.runtime.provision import find_engine, find_llama_server
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
 from llorch.store.audit import AuditLog
 from llorch.store.cache import WeightsCache
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
+
+
+def engine_binary(engine: str) -> Path:
+    """As llorchd finds engines, without building one: the cached llama-server, others on PATH."""
+    if engine != "llamacpp":
+        return find_engine(engine)
+    found = find_llama_server()
+    if found is None:
+        raise ProvisionError("no llama-server in the cache")
+    return found
 
 
 def app_context(
@@ -59,6 +73,13 @@ def app_context(
         audit=audit,
         tools=HttpTools(store, audit, outbound or OutboundClient(), max_in_flight=4),
         changed=lambda keys: None,
+        diagnostics=Checkup(
+            config=lambda: config,
+            store=store,
+            inventory=detect(),
+            folders={"state": tmp_path, "cache": tmp_path / "cache"},
+            engine_binary=engine_binary,
+        ),
         oidc=oidc,
     )
 

@@ -663,6 +663,7 @@ def test_artifacts_and_their_refusals_match(
 CONTROL_CALLS = [
     ("get", "/healthz", "/healthz", None),
     ("get", "/version", "/version", None),
+    ("get", "/v1/diagnostics", "/v1/diagnostics", None),
     ("get", "/metrics", "/metrics", None),
     ("get", "/v1/catalog/models", "/v1/catalog/models", None),
     ("get", "/v1/catalog/models/tiny", "/v1/catalog/models/{name}", None),

@@ -17,6 +17,7 @@ from llorch.cli.ctl import (
     audit,
     cache,
     config,
+    doctor,
     objects,
     pools,
     pull,
@@ -24,10 +25,26 @@ from llorch.cli.ctl import (
     token,
     top,
     tunnel,
+    version,
 )
 from llorch.cli.ctl.group import main
 
-_AREAS = (apply, objects, pools, run, artifacts, pull, cache, top, audit, token, config, tunnel)
+_AREAS = (
+    apply,
+    objects,
+    pools,
+    run,
+    artifacts,
+    pull,
+    cache,
+    top,
+    audit,
+    token,
+    config,
+    tunnel,
+    doctor,
+    version,
+)
 
 for _area in _AREAS:
     for _command in _area.COMMANDS:

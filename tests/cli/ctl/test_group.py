@@ -87,5 +87,7 @@ def test_every_area_module_registers_its_commands() -> None:
         "token": "token",
         "config": "config",
         "tunnel": "tunnel",
+        "doctor": "doctor",
+        "version": "version",
     }
     assert set(main.commands) == set(registered)
