@@ -12,7 +12,14 @@ import yaml
 from llorch.resources.schema import SCHEMA_FILES, render
 
 REPO = Path(__file__).resolve().parents[2]
-MANIFESTS = sorted([*REPO.glob("manifests/*.yaml"), *REPO.glob("examples/**/*.yaml")])
+# Settings files and a docker compose file sit among the examples' manifests.
+NOT_MANIFESTS = {"llorch.yaml", "compose.yaml"}
+MANIFESTS = sorted(
+    p
+    for p in [*REPO.glob("manifests/*.yaml"), *REPO.glob("examples/**/*.yaml")]
+    if p.name not in NOT_MANIFESTS
+)
+CONFIGS = sorted(REPO.glob("examples/**/llorch.yaml"))
 
 
 @pytest.mark.parametrize("filename", sorted(SCHEMA_FILES))
@@ -31,6 +38,13 @@ def test_shipped_manifests_validate_against_the_schema(path: Path) -> None:
     for doc in yaml.safe_load_all(path.read_text()):
         schema = json.loads((REPO / "schema" / f"{doc['kind'].lower()}.schema.json").read_text())
         jsonschema.validate(doc, schema)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
+def test_shipped_settings_validate_against_the_config_schema(path: Path) -> None:
+    jsonschema.validate(
+        yaml.safe_load(path.read_text()), json.loads((REPO / "schema" / "config.schema.json").read_text())
+    )
 
 
 def test_schema_rejects_unknown_fields() -> None:
