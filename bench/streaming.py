@@ -550,6 +550,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ctx", type=int, default=1024, help="context tokens per slot (default 1024)")
     parser.add_argument("--quick", action="store_true", help="levels 1,8 and 2 requests each: a sanity check")
     parser.add_argument(
+        "--results", type=Path, default=RESULTS, help=f"where the JSON and logs go (default {RESULTS})"
+    )
+    parser.add_argument(
         "--engine-args",
         default="",
         help="extra llama-server arguments for both sides, e.g. '--threads 1' (default none)",
@@ -579,8 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     model = ensure_demo_model()
     version = llama_server_version(binary)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out_path = RESULTS / f"streaming-{stamp}.json"
+    args.results.mkdir(parents=True, exist_ok=True)
+    out_path = args.results / f"streaming-{stamp}.json"
     print(
         f"llama-server {version}; model {model.name}; slots {args.slots} x ctx {args.ctx}; "
         f"engine args {args.engine_args or 'none'}; "
@@ -646,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for name in ("llorchd.log", "llama-server-direct.log"):
             with contextlib.suppress(OSError):
-                shutil.copyfile(workdir / name, RESULTS / f"streaming-{stamp}.{name}")
+                shutil.copyfile(workdir / name, args.results / f"streaming-{stamp}.{name}")
         if not log_lines:
             log_lines = log_findings(workdir / "llorchd.log")
         shutil.rmtree(workdir, ignore_errors=True)
