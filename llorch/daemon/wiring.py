@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import threading
@@ -182,19 +183,30 @@ class Daemon:
         self.manager.changed(keys)
 
     def start(self) -> None:
-        """Everything but the HTTP loop: provisioning first, so a missing engine fails loudly at once."""
+        """Everything but the HTTP loop: provisioning first, so a missing engine fails loudly at once,
+        then the listening socket, so a port in use fails before any replica is started or adopted."""
         self._engine_binary("llamacpp")
         self.store.load()
         # What the folder holds at start-up is where watches begin (llorch.store.changes).
         self.db.changes.publish(sorted(self.store.keys()), "spec")
         for error in self.store.errors():
             log.warning("manifest error: %s", error)
+        self._listen()
         self.pools.adopt_workers()
         self.manager.set_desired_keys(self.store.keys())
         self.tasks.start()
         self.manager.start()
         self.watcher.start()
         self.housekeeping.start()
+        log.info(
+            "llorchd serving on http://%s:%d (manifests %s, state %s)",
+            self.host,
+            self.port,
+            self.manifests,
+            self.state,
+        )
+
+    def _listen(self) -> None:
         app = create_app(
             AppContext(
                 config=self.config,
@@ -219,30 +231,31 @@ class Daemon:
             ),
             metrics=self.metrics.registry,
         )
-        self.server = create_server(
-            app,
-            self.config,
-            body_limit(self.config),
-            map=self._sockets,
-            host=self.host,
-            port=self.port,
-            threads=self.config.server.max_streams + self.config.server.control_threads,
-            # Connections that send nothing this long are closed (idle keep-alives); requests that
-            # arrive too slowly are closed by the server after server.requestTimeoutSeconds.
-            channel_timeout=120,
-            # Keeps a channel read while its request runs, so a client that closes the connection
-            # is seen at once (waitress.client_disconnected) even when nothing is being written.
-            channel_request_lookahead=1,
-            ident="llorchd",
-            clear_untrusted_proxy_headers=True,
-        )
-        log.info(
-            "llorchd serving on http://%s:%d (manifests %s, state %s)",
-            self.host,
-            self.port,
-            self.manifests,
-            self.state,
-        )
+        try:
+            self.server = create_server(
+                app,
+                self.config,
+                body_limit(self.config),
+                map=self._sockets,
+                host=self.host,
+                port=self.port,
+                threads=self.config.server.max_streams + self.config.server.control_threads,
+                # Connections that send nothing this long are closed (idle keep-alives); requests that
+                # arrive too slowly are closed by the server after server.requestTimeoutSeconds.
+                channel_timeout=120,
+                # Keeps a channel read while its request runs, so a client that closes the connection
+                # is seen at once (waitress.client_disconnected) even when nothing is being written.
+                channel_request_lookahead=1,
+                ident="llorchd",
+                clear_untrusted_proxy_headers=True,
+            )
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise ConfigError(
+                f"cannot listen on {self.host}:{self.port}: something else does (another llorchd? "
+                f"`ss -ltnp 'sport = :{self.port}'` names it); change bind in llorch.yaml or --bind"
+            ) from exc
 
     def serve(self) -> bool:
         """Run the HTTP loop until a stop signal, then stop; True when it was SIGQUIT (the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from llorch.daemon.wiring import DETACHED_EXIT_STATUS
 from tests.e2e.conftest import (
+    BIN,
     LONG_CONTEXT,
     LONG_CONTEXT_ARGS,
     REPO,
@@ -216,3 +219,22 @@ def test_sigterm_with_streams_open_ends_them_and_exits(
     assert {f[-1][1]["code"] for f in streams} == {"WORKER_RESET"}
     assert pids and not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
     daemon.http.close()
+
+
+def test_a_port_in_use_fails_the_start_before_any_replica(tmp_path: Path, llama_server_bin: Path) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    for name in ("model-demo.yaml", "pool-demo.yaml"):
+        (manifests / name).write_text((REPO / "manifests" / name).read_text())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [str(BIN / "llorchd"), "--bind", f"127.0.0.1:{port}", "--manifests", str(manifests),
+             "--state", str(tmp_path / "state"), "--log-format", "text"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: something else does" in done.stderr
+    assert not (tmp_path / "state" / "logs").exists(), "no replica was started"
