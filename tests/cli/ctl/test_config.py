@@ -20,17 +20,15 @@ def token_file(tmp_path: Path, token: str) -> str:
     return str(path)
 
 
+def box_needing_a_token(fake: FakeLlorchd, tmp_path: Path) -> Result:
+    """The context "box": the fake, which wants the token its token file holds."""
+    fake.token = "s3cret"
+    args = ["set-context", "box", "--server", fake.url, "--token-file", token_file(tmp_path, "s3cret")]
+    return run("config", *args)
+
+
 def test_the_first_context_is_current_and_commands_use_it(fake_llorchd: FakeLlorchd, tmp_path: Path) -> None:
-    fake_llorchd.token = "s3cret"
-    made = run(
-        "config",
-        "set-context",
-        "box",
-        "--server",
-        fake_llorchd.url,
-        "--token-file",
-        token_file(tmp_path, "s3cret"),
-    )
+    made = box_needing_a_token(fake_llorchd, tmp_path)
     assert made.exit_code == 0, made.output
     assert 'Context "box" written to' in made.output
     listed = run("config", "get-contexts")
@@ -52,16 +50,7 @@ def test_context_names_another_and_use_context_switches(fake_llorchd: FakeLlorch
 def test_a_server_given_gets_no_token_from_the_current_context(
     fake_llorchd: FakeLlorchd, tmp_path: Path
 ) -> None:
-    fake_llorchd.token = "s3cret"
-    run(
-        "config",
-        "set-context",
-        "box",
-        "--server",
-        fake_llorchd.url,
-        "--token-file",
-        token_file(tmp_path, "s3cret"),
-    )
+    box_needing_a_token(fake_llorchd, tmp_path)
     result = run("--server", fake_llorchd.url, "get", "models")
     assert result.exit_code == 1 and "MISSING_TOKEN" in result.stderr
     assert run("--server", fake_llorchd.url, "--context", "box", "get", "models").exit_code == 0
