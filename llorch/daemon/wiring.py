@@ -191,6 +191,12 @@ class Daemon:
         self.db.changes.publish(sorted(self.store.keys()), "spec")
         for error in self.store.errors():
             log.warning("manifest error: %s", error)
+        if not self.store.keys() and not self.store.errors():
+            log.info(
+                "%s holds no manifests: `llorchctl apply -f FILE` adds some, `llorchd init` writes "
+                "the demo with a llorch.yaml",
+                self.manifests,
+            )
         self._listen()
         self.pools.adopt_workers()
         self.manager.set_desired_keys(self.store.keys())
