@@ -12,14 +12,13 @@ import yaml
 from llorch.resources.schema import SCHEMA_FILES, render
 
 REPO = Path(__file__).resolve().parents[2]
-# Settings files and a docker compose file sit among the examples' manifests.
-NOT_MANIFESTS = {"llorch.yaml", "compose.yaml"}
+# Settings files (`llorch.yaml`, `<name>.llorch.yaml`) and a compose file sit among the examples.
+CONFIGS = sorted(REPO.glob("examples/**/*llorch.yaml"))
 MANIFESTS = sorted(
     p
     for p in [*REPO.glob("manifests/*.yaml"), *REPO.glob("examples/**/*.yaml")]
-    if p.name not in NOT_MANIFESTS
+    if p not in CONFIGS and p.name != "compose.yaml"
 )
-CONFIGS = sorted(REPO.glob("examples/**/llorch.yaml"))
 
 
 @pytest.mark.parametrize("filename", sorted(SCHEMA_FILES))
