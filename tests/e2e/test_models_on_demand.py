@@ -165,14 +165,15 @@ def test_an_idle_replica_of_a_higher_priority_pool_is_not_evicted_for_a_lower_on
     one_fits: tuple[Llorchd, int],
 ) -> None:
     daemon, _ = one_fits
+    put_pool(daemon, pool_doc("a", priority=10))
+    put_pool(daemon, pool_doc("b", priority=0))
+    assert run(daemon, "a")[-1][0] == "end"
+    # Short only now: a's own cold start on a busy machine must not run into it.
     write_atomic(daemon.manifests / "policy.yaml", yaml.safe_dump(policy(4)))
     wait_for(
         "the short activation timeout",
         lambda: daemon.get("/v1/policies/on-demand")["spec"]["admission"]["activationTimeoutSeconds"] == 4,
     )
-    put_pool(daemon, pool_doc("a", priority=10))
-    put_pool(daemon, pool_doc("b", priority=0))
-    assert run(daemon, "a")[-1][0] == "end"
     frames = run(daemon, "b")
     event, data = frames[-1]
     assert event == "error" and data["code"] == "POOL_UNAVAILABLE", frames
