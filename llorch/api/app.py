@@ -25,10 +25,12 @@ from llorch.api.context import AppContext
 from llorch.api.diagnostics import DiagnosticsResource
 from llorch.api.errors import handle_exception
 from llorch.api.health import HealthzResource
+from llorch.api.http_metrics import HttpMetrics
 from llorch.api.manifests import ManifestsResource
 from llorch.api.metrics import MetricsResource
 from llorch.api.middleware import Auth, BodyLimit, CorrelationId
 from llorch.api.tasks import TaskCancelResource, TaskEventsResource, TaskResource, TasksResource
+from llorch.api.tracing import TraceContext
 from llorch.api.version import VersionResource
 from llorch.resources import ServerConfig
 
@@ -47,6 +49,8 @@ def create_app(
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """`metrics`: the daemon's Prometheus registry, served at GET /metrics (no route without one)."""
     middleware: list[Any] = [CorrelationId(), body_limit(ctx.config), Auth(ctx.keys, ctx.oidc, ctx.audit)]
+    # First, so that they see every request, refused ones included.
+    middleware[:0] = [TraceContext(), *([HttpMetrics(metrics)] if metrics is not None else [])]
     app = falcon.App(middleware=middleware)
     json_handler = jsonbody.handler(ctx.config.server.max_json_depth)
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})

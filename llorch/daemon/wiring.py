@@ -20,6 +20,7 @@ from llorch.api.auth.oidc import OidcVerifier
 from llorch.api.context import AppContext
 from llorch.controllers.housekeeping import Housekeeping
 from llorch.controllers.manager import Manager
+from llorch.controllers.metrics import ControlMetrics
 from llorch.controllers.model import ModelController
 from llorch.controllers.pool import PoolController
 from llorch.controllers.workqueue import WorkQueue
@@ -92,7 +93,9 @@ class Daemon:
         self.store = ManifestStore(self.manifests)
         self.registry = ReplicaRegistry()
         self.inventory = inventory if inventory is not None else detect()
-        self.metrics = Metrics(inventory=self.inventory)
+        self.metrics = Metrics(inventory=self.inventory, process=True)
+        control_metrics = ControlMetrics(self.metrics.registry)
+        queue_metrics = control_metrics.queue("reconcile")
         # Tool calls wait on other hosts: half the control threads at most, so control calls answer.
         self.tools = HttpTools(
             self.store, self.audit, OutboundClient(), max_in_flight=max(1, config.server.control_threads // 2)
@@ -101,7 +104,9 @@ class Daemon:
         self.queue = WorkQueue(
             backoff_base=reconcile.error_backoff.initial_seconds,
             backoff_max=reconcile.error_backoff.max_seconds,
+            metrics=queue_metrics,
         )
+        queue_metrics.watch_depth(self.queue.__len__)
         self.tasks = TaskService(
             store=self.store,
             db=self.db,
@@ -141,6 +146,7 @@ class Daemon:
             desired_keys=self.store.keys(),
             resync_seconds=reconcile.resync_seconds,
             workers=reconcile.workers,
+            metrics=control_metrics,
         )
         self.housekeeping = Housekeeping(
             store=self.store,

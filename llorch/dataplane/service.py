@@ -21,9 +21,11 @@ from llorch.dataplane.metrics import Metrics, counts_admission
 from llorch.dataplane.policies import policy_for
 from llorch.dataplane.routing import Candidate, Want, choose
 from llorch.dataplane.sessions import SessionStore
+from llorch.dataplane.spans import traces_admission
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
+from llorch.runtime import tracing
 from llorch.runtime.demand import Demand
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
@@ -131,6 +133,7 @@ class TaskService:
         ]
         return min([pool.spec.context, *reported])
 
+    @traces_admission
     @counts_admission
     @audits_refusals
     def submit(
@@ -184,6 +187,7 @@ class TaskService:
             expected_tokens=expected_tokens,
             activation_timeout=self._activation_timeout(pool),
             on_finish=self._charge_session if session_id is not None else None,
+            trace_context=tracing.current(),
         )
         capacity, overflow, policy = self._admission(pool)
         # Capacity bounds the tasks that wait; a task a free slot takes at once never waits.

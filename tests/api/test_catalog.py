@@ -81,7 +81,7 @@ def catalog(tmp_path: Path) -> Iterator[Catalog]:
 
 def verifications(metrics: Metrics, result: str, reason: str) -> float:
     value = metrics.registry.get_sample_value(
-        "catalog_verifications_total", {"result": result, "reason": reason}
+        "llorch_catalog_verifications_total", {"result": result, "reason": reason}
     )
     return value or 0.0
 

@@ -139,6 +139,10 @@ class EngineAdapter(Protocol):
         """Sequences the engine itself says it is decoding; None when it cannot tell."""
         ...
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """The fraction (0-1) of its KV cache the engine says is in use; None when it does not say."""
+        ...
+
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """The engine's own version string, from its info endpoint; None when it has none."""
         ...

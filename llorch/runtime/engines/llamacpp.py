@@ -23,7 +23,7 @@ from llorch.runtime.engines.base import (
 )
 from llorch.runtime.engines.openai_wire import chat_body
 from llorch.runtime.engines.openai_wire import parse_stream as parse_openai
-from llorch.runtime.engines.probe import answers_ok, json_of, json_text, positive_int
+from llorch.runtime.engines.probe import answers_ok, gauge_max, json_of, json_text, positive_int
 from llorch.runtime.engines.sse import SseCompletion, decode, request_headers
 from llorch.runtime.errors import EngineError
 
@@ -98,6 +98,11 @@ class LlamaCpp:
         if not isinstance(slots, list):
             return None
         return sum(1 for slot in slots if isinstance(slot, dict) and slot.get("is_processing"))
+
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """`llamacpp:kv_cache_usage_ratio` on /metrics (on with --metrics). Releases since the KV
+        cache was unified no longer export it; then there is nothing to report."""
+        return gauge_max(client, upstream, "llamacpp:kv_cache_usage_ratio")
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/props` carries `build_info` ("b1234-abcdef") in current llama-server releases."""

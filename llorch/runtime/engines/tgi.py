@@ -71,6 +71,10 @@ class Tgi:
         """TGI reports its current batch size on /metrics (`tgi_batch_current_size`)."""
         return gauge_sum(client, upstream, "tgi_batch_current_size")
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """TGI's /metrics counts batches and tokens, not KV cache blocks in use."""
+        return None
+
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/info` carries the router's `version` (and `sha`, `model_id`, `max_total_tokens`...)."""
         return json_text(client, upstream, "/info", "version")

@@ -82,6 +82,10 @@ class Triton:
         """Triton's metrics count requests per model, not sequences in a batch: it cannot tell."""
         return None
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """Triton's metrics are per model and per GPU, with nothing about a backend's KV cache."""
+        return None
+
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """Server metadata, `GET /v2` → `{"name": "triton", "version": "2.x.y", "extensions": [...]}`."""
         return json_text(client, upstream, "/v2", "version")

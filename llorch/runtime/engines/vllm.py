@@ -17,7 +17,7 @@ from httpx_sse import ServerSentEvent
 from llorch.runtime.engines import openai_wire
 from llorch.runtime.engines.base import CompletionRequest, Launch, LaunchRequest, StreamEvent, Upstream
 from llorch.runtime.engines.openai_wire import chat_body, completion_body
-from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
+from llorch.runtime.engines.probe import answers_ok, gauge_max, gauge_sum, json_of, json_text, positive_int
 from llorch.runtime.engines.sse import SseCompletion, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -58,6 +58,11 @@ class VLlm:
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         """vLLM reports the sequences in its running batch on /metrics (`vllm:num_requests_running`)."""
         return gauge_sum(client, upstream, "vllm:num_requests_running")
+
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """vLLM's V1 engine exports `vllm:kv_cache_usage_perc`, the V0 engine
+        `vllm:gpu_cache_usage_perc`; both are fractions (1 = full) despite the name."""
+        return gauge_max(client, upstream, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         return json_text(client, upstream, "/version", "version")

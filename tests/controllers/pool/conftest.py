@@ -137,6 +137,9 @@ class FakeAdapter:
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         return int(upstream.base_url.rsplit(":", 1)[1]) in self.healthy_ports
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        return None
+
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         return None
 
