@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import prometheus_client
 from waitress import wasyncore
 from waitress.server import MultiSocketServer
 
@@ -93,6 +94,9 @@ class Daemon:
         self.store = ManifestStore(self.manifests)
         self.registry = ReplicaRegistry()
         self.inventory = inventory if inventory is not None else detect()
+        # Prometheus reads a counter's start from its first sample; `_created` series would only
+        # double every family (and contracts/metrics.yaml).
+        prometheus_client.disable_created_metrics()
         self.metrics = Metrics(inventory=self.inventory, process=True)
         control_metrics = ControlMetrics(self.metrics.registry)
         queue_metrics = control_metrics.queue("reconcile")
