@@ -96,7 +96,7 @@ class Daemon:
         self.inventory = inventory if inventory is not None else detect()
         # Prometheus reads a counter's start from its first sample; `_created` series would only
         # double every family (and contracts/metrics.yaml).
-        prometheus_client.disable_created_metrics()
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.metrics = Metrics(inventory=self.inventory, process=True)
         control_metrics = ControlMetrics(self.metrics.registry)
         queue_metrics = control_metrics.queue("reconcile")
