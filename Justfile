@@ -7,8 +7,23 @@ up *ARGS: provision
     exec .venv/bin/llorchd --log-format text {{ARGS}}
 
 # The whole test suite, real llama-server processes included
-test *ARGS: provision
+test *ARGS: provision system-deps
     {{py}} -m pytest {{ARGS}}
+
+# System packages some tests drive for real, installed where this runs as root with apt-get;
+# the tests that need one skip with a loud reason where it is missing. One line per package group.
+system-deps:
+    #!/usr/bin/env bash
+    set -uo pipefail
+    need() {  # need BINARY PACKAGE...: install the packages unless BINARY is already there
+        local binary=$1; shift
+        command -v "$binary" >/dev/null && return 0
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" && return 0
+        fi
+        echo "!!! system-deps: $binary is missing and could not be installed (that needs root, apt-get and its repositories): apt-get install $*; the tests that need it will SKIP" >&2
+    }
+    need prometheus prometheus  # Prometheus server and promtool: tests/e2e/test_prometheus.py, promtool lint
 
 # Ruff, formatting, mypy --strict and the import contracts (.importlinter)
 lint: install

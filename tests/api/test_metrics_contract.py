@@ -7,6 +7,8 @@ llama-server replicas, where the replica and engine families carry samples too.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +85,23 @@ def test_the_scrape_and_contracts_metrics_yaml_agree_both_ways(served: tuple[htt
     assert gpu == {"0"}, "from the inventory (the NVML double here)"
     names = {labels["name"] for _, labels in exposed["llorch_workqueue_adds_total"].samples}
     assert names == {"reconcile"}
+
+
+def test_promtool_check_metrics_finds_nothing_to_lint(served: tuple[httpx.Client, str]) -> None:
+    """Prometheus' own linter (naming, units, _total, help) on a live scrape."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip(
+            "PROMTOOL MISSING: promtool (Debian package `prometheus`) is not installed, so the scrape "
+            "was not linted; `just system-deps` installs it when run as root with apt-get"
+        )
+    http, url = served
+    http.post(url + "/v1/tasks", json={"pool": "demo", "prompt": "hi", "max_tokens": 4})
+    text = http.get(url + "/metrics").text
+    linted = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout + linted.stderr
 
 
 def test_the_checker_reports_what_the_file_lacks_and_what_it_lists_in_vain() -> None:
