@@ -172,7 +172,9 @@ def start_llorchd(
     *,
     log_format: str = "text",
     env: dict[str, str] | None = None,
+    command: list[str] | None = None,
 ) -> Llorchd:
+    """`command`: what runs llorchd (default: the installed `llorchd`), its arguments following."""
     port = free_port()
     config_path = tmp_path / "llorch.yaml"
     config_path.write_text(yaml.safe_dump(config or TEST_CONFIG))
@@ -180,7 +182,7 @@ def start_llorchd(
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
-                str(BIN / "llorchd"),
+                *(command or [str(BIN / "llorchd")]),
                 "--bind", f"127.0.0.1:{port}",
                 "--manifests", str(manifests),
                 "--state", str(state),
