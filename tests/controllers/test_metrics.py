@@ -1,10 +1,11 @@
-"""The control plane's metrics with controller-runtime's and client-go's meanings: reconciles per
-controller and result, the work queue's depth, adds, retries and durations."""
+"""The control plane's metrics with controller-runtime's and client-go's meanings (reconciles per
+controller and result, the work queue's depth, adds, retries and durations), and its spans."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -13,6 +14,9 @@ from llorch.controllers.metrics import ControlMetrics
 from llorch.controllers.workqueue import WorkQueue
 from llorch.resources.errors import ErrorCode, LlorchError
 from tests.controllers.clock import FakeClock
+from tests.otel import named, spans
+
+__all__ = ["spans"]
 
 
 def value(registry: CollectorRegistry, metric: str, /, **labels: str) -> float | None:
@@ -82,3 +86,26 @@ def test_each_reconcile_is_timed_and_counted_by_controller_and_result() -> None:
     assert value(registry, "llorch_reconcile_errors_total", controller="Pool") == 1
     assert value(registry, "llorch_reconcile_duration_seconds_count", controller="Pool") == 3
     assert value(registry, "llorch_workqueue_retries_total", name="reconcile") == 1
+
+
+def test_each_reconcile_is_a_span_of_its_own_failed_when_the_reconcile_failed(
+    spans: InMemorySpanExporter,
+) -> None:
+    clock = FakeClock()
+    queue = WorkQueue(backoff_base=0.5, backoff_max=4.0, clock=clock)
+    manager = Manager([Scripted(["error", "success"])], queue)
+    for _ in range(2):
+        queue.add("Pool/p")
+        clock.advance(10)
+        manager.process_next(timeout=0)
+    failed, ok = named(spans, "reconcile Pool")
+    for span in (failed, ok):
+        assert span.parent is None, "a reconcile starts a trace"
+        assert span.attributes is not None
+        assert dict(span.attributes) == {
+            "llorch.controller": "Pool",
+            "llorch.key": "Pool/p",
+            "llorch.pool": "p",
+        }
+    assert not failed.status.is_ok and "INTERNAL" in (failed.status.description or "")
+    assert ok.status.is_unset
