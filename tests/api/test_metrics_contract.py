@@ -19,25 +19,12 @@ import pytest
 from llorch.daemon.wiring import Daemon
 from llorch.resources import ServerConfig
 from llorch.runtime.gpus import GIB, Gpu, SimulatedInventory
+from tests.api.test_app import POOL
+from tests.api.test_metrics_endpoint import MODEL
 from tests.metrics_contract import contract, parse, problems
 
-POOL = """\
-apiVersion: llorch.dev/v1
-kind: Pool
-metadata:
-  name: demo
-spec:
-  model: tiny-llama
-  replicas: 0
----
-apiVersion: llorch.dev/v1
-kind: Model
-metadata:
-  name: tiny-llama
-spec:
-  source:
-    path: tiny.gguf
-"""
+# No replica: the daemon's controllers run, but spawn nothing (and need no engine binary).
+MANIFESTS = POOL.replace("replicas: 1", "replicas: 0") + "---\n" + MODEL
 
 
 @pytest.fixture
@@ -46,7 +33,7 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, str]]:
     the one pool has no replicas) and without the signal-driven serving loop."""
     manifests = tmp_path / "manifests"
     manifests.mkdir()
-    (manifests / "demo.yaml").write_text(POOL)
+    (manifests / "demo.yaml").write_text(MANIFESTS)
     config = ServerConfig.model_validate(
         {"bind": "127.0.0.1:0", "stateDir": str(tmp_path / "state"), "manifestsDir": str(manifests)}
     )

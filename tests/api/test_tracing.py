@@ -15,6 +15,7 @@ from llorch.runtime.engines.base import Upstream
 from llorch.runtime.engines.vllm import VLlm
 from llorch.runtime.registry import Replica
 from tests.api.test_app import POOL, Api, serve
+from tests.api.test_metrics_endpoint import MODEL
 from tests.e2e.conftest import read_sse, wait_for
 from tests.otel import named, spans
 from tests.runtime.engines.replay import ReplayServer, stream_reply
@@ -23,15 +24,6 @@ __all__ = ["spans"]
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
-MODEL = """\
-apiVersion: llorch.dev/v1
-kind: Model
-metadata:
-  name: tiny-llama
-spec:
-  source:
-    path: tiny.gguf
-"""
 
 
 @pytest.fixture

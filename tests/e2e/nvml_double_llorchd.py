@@ -7,19 +7,9 @@ from __future__ import annotations
 import pynvml
 
 from llorch.daemon.main import main
-from tests.runtime.nvml_double import FakeNvml
-
-
-def _nvml_works() -> bool:
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return False
-    pynvml.nvmlShutdown()
-    return True
-
+from tests.runtime.nvml_double import FakeNvml, nvml_loads
 
 if __name__ == "__main__":
-    if not _nvml_works():
+    if not nvml_loads():
         FakeNvml().install(lambda name, value: setattr(pynvml, name, value))
     main()

@@ -14,6 +14,16 @@ import pynvml
 from llorch.runtime.gpus import GIB
 
 
+def nvml_loads() -> bool:
+    """Whether the real NVML library and driver are there."""
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return False
+    pynvml.nvmlShutdown()
+    return True
+
+
 @dataclass
 class _Memory:
     total: int

@@ -19,21 +19,12 @@ from llorch.runtime.gpus import (
     simulated_gpu,
     simulated_home_box,
 )
-from tests.runtime.nvml_double import FakeNvml
+from tests.runtime.nvml_double import FakeNvml, nvml_loads
 
 NO_DRIVER = "no NVIDIA driver/NVML: CPU-only inventory"
 
 
-def _nvml_loads() -> bool:
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return False
-    pynvml.nvmlShutdown()
-    return True
-
-
-@pytest.mark.skipif(_nvml_loads(), reason="this machine has an NVIDIA driver")
+@pytest.mark.skipif(nvml_loads(), reason="this machine has an NVIDIA driver")
 def test_without_a_driver_the_inventory_is_empty_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
     inventory = NvmlInventory()
     with caplog.at_level(logging.INFO, logger="llorch.runtime"):
