@@ -383,9 +383,9 @@ class EngineCollector(Collector):
     """llorch_engine_up and llorch_kv_cache_usage_ratio per registered replica.
 
     Up is 1 while the replica serves and 0 once the data plane found its engine silent mid-task
-    (its controller restarts it). KV cache use is the engine's own number, asked for on each
-    scrape, where the engine reports one (llama-server releases that still export
-    `llamacpp:kv_cache_usage_ratio`, vLLM); no sample where it does not.
+    (its controller restarts it). KV cache use is the engine's own numbers, asked for on each
+    scrape (llama-server's /metrics or /slots, vLLM's /metrics); no sample where the engine
+    does not say (TGI, Triton).
     """
 
     def __init__(self, replicas: ReplicaRegistry) -> None:

@@ -39,6 +39,7 @@ def test_a_busy_llorchd_exposes_exactly_the_contracts_metric_set(observed: Obser
     assert values("llorch_tasks_failed_total", "code") == {"WORKER_RESET"}
     assert values("llorch_replica_restarts_total", "pool_id") == {"demo"}
     assert values("llorch_engine_up", "pool_id") == {"demo"}
+    assert values("llorch_kv_cache_usage_ratio", "engine") == {"llamacpp"}, "from llama-server's /slots"
     assert values("llorch_reconcile_total", "controller") >= {"Model", "Pool"}
     assert "/v1/tasks/{task_id}/cancel" in values("llorch_http_requests_total", "route")
     assert values("llorch_vram_used_bytes", "device"), "NVML (or its double) reports the GPUs"

@@ -100,9 +100,27 @@ class LlamaCpp:
         return sum(1 for slot in slots if isinstance(slot, dict) and slot.get("is_processing"))
 
     def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
-        """`llamacpp:kv_cache_usage_ratio` on /metrics (on with --metrics). Releases since the KV
-        cache was unified no longer export it; then there is nothing to report."""
-        return gauge_max(client, upstream, "llamacpp:kv_cache_usage_ratio")
+        """`llamacpp:kv_cache_usage_ratio` on /metrics (on with --metrics) where the release still
+        exports it; later releases dropped it, and then `/slots` (on with --slots) tells: the
+        tokens each slot holds (its prompt, and what it decoded so far while it runs) of the
+        slots' contexts. A finished slot reports its prompt only, though its answer stays
+        cached too, so this can read low between tasks, never high."""
+        reported = gauge_max(client, upstream, "llamacpp:kv_cache_usage_ratio")
+        if reported is not None:
+            return reported
+        slots = json_of(client, upstream, "/slots")
+        if not isinstance(slots, list):
+            return None
+        held = room = 0
+        for slot in slots:
+            if not isinstance(slot, dict):
+                continue
+            room += positive_int(slot.get("n_ctx")) or 0
+            held += positive_int(slot.get("n_prompt_tokens")) or 0
+            decoding = slot.get("next_token")
+            if isinstance(decoding, list) and decoding and isinstance(decoding[0], dict):
+                held += positive_int(decoding[0].get("n_decoded")) or 0
+        return min(1.0, held / room) if room else None
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/props` carries `build_info` ("b1234-abcdef") in current llama-server releases."""

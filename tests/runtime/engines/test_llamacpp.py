@@ -97,3 +97,12 @@ def test_the_engine_says_its_version_context_and_busy_slots(engine: Upstream, cl
     assert ADAPTER.version(client, engine) == f"b0-llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}"
     assert ADAPTER.context_per_slot(client, engine) == 1024
     assert ADAPTER.busy_slots(client, engine) == 0
+
+
+def test_kv_cache_use_is_what_the_slots_hold_of_their_context(engine: Upstream, client: httpx.Client) -> None:
+    request = CompletionRequest(prompt="The KV cache keeps this prompt", max_tokens=4, cache_prompt=True)
+    events = list(ADAPTER.complete(client, engine, request))
+    assert isinstance(events[-1], Finished)
+    usage = ADAPTER.kv_cache_usage(client, engine)
+    assert usage is not None and 0 < usage <= 1, usage
+    assert usage >= (events[-1].tokens_in or 0) / 1024, "at least the prompt the one slot keeps"
