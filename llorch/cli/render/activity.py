@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llorch.cli.render import values
-from llorch.cli.render.values import Obj, age, human_duration, millis_text, table, text
+from llorch.cli.render.values import Obj, age, human_duration, table, text
 from llorch.resources.status import EventView
 
 EVENT_HEADERS = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
@@ -37,10 +37,17 @@ def queue_row(item: Obj) -> list[str]:
         text(item.get("position")),
         text(item.get("task_id")),
         text(item.get("priority")),
-        f"~{millis_text(int(predicted))}" if isinstance(predicted, int) else "?",
+        starts_in(predicted),
         human_duration(waited / 1000) if isinstance(waited, int | float) else "?",
         text(item.get("session_id")),
     ]
+
+
+def starts_in(predicted_ms: object) -> str:
+    """`~4m`, `~12s`, `now`: a prediction, shown no finer than it is good for."""
+    if not isinstance(predicted_ms, int | float):
+        return "?"
+    return "now" if predicted_ms < 1000 else f"~{human_duration(predicted_ms / 1000)}"
 
 
 def queue_table(items: Sequence[Obj]) -> str:
