@@ -6,6 +6,9 @@ import click
 from click.shell_completion import get_completion_class
 
 SHELLS = ("bash", "zsh", "fish")
+PROG = "llorchctl"
+# click's own scheme: the script calls the program back with this variable set.
+COMPLETE_VAR = "_LLORCHCTL_COMPLETE"
 
 
 @click.command()
@@ -22,13 +25,10 @@ def completion(ctx: click.Context, shell: str) -> None:
     zsh:   eval "$(llorchctl completion zsh)"    (in ~/.zshrc)
     fish:  llorchctl completion fish > ~/.config/fish/completions/llorchctl.fish
     """
-    root = ctx.find_root()
-    prog = root.info_name or "llorchctl"
-    # click's own scheme: the script calls the program back with this variable set.
-    complete_var = f"_{prog.replace('-', '_').replace('.', '_').upper()}_COMPLETE"
     shell_class = get_completion_class(shell)
     assert shell_class is not None, "click ships bash, zsh and fish"
-    click.echo(shell_class(root.command, {}, prog, complete_var).source())
+    # The script completes the installed program, however this one was started (`python -m`).
+    click.echo(shell_class(ctx.find_root().command, {}, PROG, COMPLETE_VAR).source())
 
 
 COMMANDS = (completion,)
