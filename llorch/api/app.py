@@ -14,10 +14,12 @@ from llorch.api import (
     capabilities,
     catalog,
     jsonbody,
+    logs,
     objects,
     openai_compat,
     pool_actions,
     pool_purge,
+    queue,
     sessions,
     tools,
 )
@@ -75,6 +77,8 @@ def create_app(
     artifacts.routes(ctx, app)
     tools.routes(ctx, app)
     audit.routes(ctx, app)
+    logs.routes(ctx, app)
+    queue.routes(ctx, app)
     app.add_route("/v1/tasks", TasksResource(ctx))
     app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))
     events = TaskEventsResource(ctx)

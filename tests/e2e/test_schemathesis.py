@@ -55,6 +55,8 @@ CONFIG = schemathesis.Config.from_dict(
                 {"include-name": f"GET {path}", "parameters": {"watch": False}}
                 for path in ("/v1/pools", "/v1/catalog/models", "/v1/policies", "/v1/events")
             ),
+            # So is a log followed: it is read as the log so far.
+            {"include-name": "GET /v1/pools/{name}/logs", "parameters": {"follow": False}},
         ],
     }
 )
