@@ -13,6 +13,7 @@ from llorch.api import (
     cache,
     capabilities,
     catalog,
+    gpus,
     jsonbody,
     objects,
     openai_compat,
@@ -20,6 +21,7 @@ from llorch.api import (
     pool_purge,
     sessions,
     tools,
+    ui,
 )
 from llorch.api.context import AppContext
 from llorch.api.diagnostics import DiagnosticsResource
@@ -71,6 +73,8 @@ def create_app(
     artifacts.routes(ctx, app)
     tools.routes(ctx, app)
     audit.routes(ctx, app)
+    gpus.routes(ctx, app)
+    ui.routes(app)
     app.add_route("/v1/tasks", TasksResource(ctx))
     app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))
     events = TaskEventsResource(ctx)
