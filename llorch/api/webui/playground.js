@@ -58,7 +58,10 @@ async function send() {
     const data = JSON.parse(frame.data);
     if (frame.event === "started") status(`running on ${data.replica ?? "a replica"} (task ${admitted.task_id})`, "running");
     else if (frame.event === "token") {
+      // Follow the reply as it grows, unless the person scrolled up to read.
+      const atEnd = output.scrollHeight - output.scrollTop - output.clientHeight < 24;
       text.appendData(data.t);
+      if (atEnd) output.scrollTop = output.scrollHeight;
       tokens += 1;
       status(`streaming: ${tokens} tokens (task ${admitted.task_id})`, "running");
     } else if (frame.event === "end") {
