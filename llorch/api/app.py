@@ -13,6 +13,7 @@ from llorch.api import (
     cache,
     capabilities,
     catalog,
+    gpus,
     jsonbody,
     logs,
     objects,
@@ -22,6 +23,7 @@ from llorch.api import (
     queue,
     sessions,
     tools,
+    ui,
 )
 from llorch.api.context import AppContext
 from llorch.api.diagnostics import DiagnosticsResource
@@ -79,6 +81,8 @@ def create_app(
     audit.routes(ctx, app)
     logs.routes(ctx, app)
     queue.routes(ctx, app)
+    gpus.routes(ctx, app)
+    ui.routes(app)
     app.add_route("/v1/tasks", TasksResource(ctx))
     app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))
     events = TaskEventsResource(ctx)

@@ -244,6 +244,7 @@ class Daemon:
                     folders={"state": self.state, "cache": self.cache},
                     engine_binary=self._engine_binary,
                 ),
+                inventory=self.inventory,
             ),
             metrics=self.metrics.registry,
         )

@@ -14,7 +14,7 @@ from llorch.dataplane.service import TaskService
 from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
 from llorch.runtime.errors import ProvisionError
-from llorch.runtime.gpus import detect
+from llorch.runtime.gpus import GpuInventory, detect
 from llorch.runtime.outbound.fetch import OutboundClient
 from llorch.runtime.provision import find_engine, find_llama_server
 from llorch.runtime.registry import ReplicaRegistry
@@ -43,11 +43,13 @@ def app_context(
     metrics: Metrics | None = None,
     outbound: OutboundClient | None = None,
     oidc: OidcVerifier | None = None,
+    inventory: GpuInventory | None = None,
 ) -> AppContext:
     """Manifests in `tmp_path/manifests`, state (and the audit trail) in `tmp_path/state.sqlite`,
     artifact content under `tmp_path/artifacts`; `tokens` are legacy admin tokens, `config`'s
-    auth.keys named keys; `outbound` makes the HTTP tools' calls. The caller stops `ctx.tasks`
-    and closes `ctx.db` and `ctx.audit` (`close`)."""
+    auth.keys named keys; `outbound` makes the HTTP tools' calls; `inventory`: the GPUs (this
+    machine's NVML when not given). The caller stops `ctx.tasks` and closes `ctx.db` and
+    `ctx.audit` (`close`)."""
     folder = tmp_path / "manifests"
     folder.mkdir()
     store = ManifestStore(folder)
@@ -56,6 +58,7 @@ def app_context(
     audit = AuditLog(tmp_path / "state.sqlite")
     registry = ReplicaRegistry()
     config = config or ServerConfig()
+    gpus = inventory if inventory is not None else detect()
     return AppContext(
         config=config,
         store=store,
@@ -76,10 +79,11 @@ def app_context(
         diagnostics=Checkup(
             config=lambda: config,
             store=store,
-            inventory=detect(),
+            inventory=gpus,
             folders={"state": tmp_path, "cache": tmp_path / "cache"},
             engine_binary=engine_binary,
         ),
+        inventory=gpus,
         oidc=oidc,
     )
 
