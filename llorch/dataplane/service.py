@@ -25,6 +25,7 @@ from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.demand import Demand
+from llorch.runtime.engines import adapter_for, engines_enforcing
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.audit import AuditLog
@@ -147,6 +148,7 @@ class TaskService:
     ) -> Admitted:
         name = pool.metadata.name
         self._check_model(pool)
+        _check_constraints(pool, request)
         if self._db.pool_runtime(name).draining:
             raise DataplaneError(
                 ErrorCode.POOL_DRAINING,
@@ -527,3 +529,18 @@ class TaskService:
                 del self._tasks[task_id]
             elif not too_many:
                 break
+
+
+def _check_constraints(pool: Pool, request: CompletionRequest) -> None:
+    """An output constraint the pool's engine cannot enforce is refused, never dropped: unconstrained
+    text where the client asked for JSON would look like an answer."""
+    engine = pool.spec.engine.value
+    for constraint in request.constraints():
+        if constraint not in adapter_for(engine).structured_outputs:
+            raise DataplaneError(
+                ErrorCode.INVALID_PARAMS,
+                f"pool {pool.metadata.name!r} runs engine {engine}, which has no equivalent of "
+                f"{constraint}; engines that take it: {', '.join(engines_enforcing(constraint))}",
+                engine=engine,
+                param=constraint,
+            )

@@ -746,6 +746,8 @@ REFUSED_TASKS = [
     # Outside pin mode routing does not read pin_pool_id: the task names no pool.
     {"prompt": "hi", "placement": {"pin_pool_id": "demo"}},
     {"pool": "demo", "prompt": "hi", "determinism": "strict"},
+    {"pool": "demo", "prompt": "hi", "json_schema": {"type": "object"}, "grammar": 'root ::= "a"'},
+    {"pool": "demo", "prompt": "hi", "grammar": ""},
 ]
 ADMITTED_TASKS = [
     {"pool": "demo", "prompt": "hi"},
@@ -755,6 +757,8 @@ ADMITTED_TASKS = [
     {"pool": "demo", "prompt": "hi", "placement": {"mode": "pin", "pin_pool_id": "demo"}},
     {"pool": "demo", "prompt": "hi", "determinism": "strict", "seed": 1},
     {"pool": "demo", "prompt": "hi", "sampler_profile_version": "v1", "ctx": 256, "max_tokens": 256},
+    {"pool": "demo", "prompt": "hi", "json_schema": {"type": "object"}, "grammar": None},
+    {"pool": "demo", "prompt": "hi", "grammar": 'root ::= "a"'},
 ]
 HI = [{"role": "user", "content": "hi"}]
 REFUSED_OPENAI = [

@@ -56,6 +56,8 @@ _FINISH = {"eos": "stop", "word": "stop", "limit": "length", "none": "stop"}
 
 class LlamaCpp:
     name = ENGINE
+    # Both endpoints take `json_schema` (converted to a grammar by the server) and `grammar` (GBNF).
+    structured_outputs = frozenset({"json_schema", "grammar"})
 
     def launch(self, request: LaunchRequest) -> Launch:
         spec = request.spec
@@ -116,7 +118,11 @@ class LlamaCpp:
         llama-server applies the model's own chat template from its GGUF."""
         if request.messages:
             url, parse = f"{upstream.base_url}/v1/chat/completions", _parse_chat
-            body = {**chat_body(upstream.model, request), "cache_prompt": request.cache_prompt}
+            body = {
+                **chat_body(upstream.model, request),
+                "cache_prompt": request.cache_prompt,
+                **_constraints(request),
+            }
         else:
             url, parse, body = f"{upstream.base_url}/completion", _parse, _completion_body(request)
         return SseCompletion(
@@ -137,10 +143,17 @@ def _completion_body(request: CompletionRequest) -> dict[str, Any]:
         "stream": True,
         "cache_prompt": request.cache_prompt,
         **request.sampling(),
+        **_constraints(request),
     }
     if request.stop:
         body["stop"] = request.stop
     return body
+
+
+def _constraints(request: CompletionRequest) -> dict[str, Any]:
+    """llama-server's own names, the same as the task's, on /completion and its chat endpoint."""
+    chosen = {"json_schema": request.json_schema, "grammar": request.grammar}
+    return {name: value for name, value in chosen.items() if value is not None}
 
 
 def _parse_chat(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:

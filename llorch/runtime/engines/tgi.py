@@ -39,6 +39,8 @@ _FINISH = {"length": "length", "eos_token": "stop", "stop_sequence": "stop"}
 
 class Tgi:
     name = ENGINE
+    # TGI's grammars are JSON Schema and regex (router/src/lib.rs, GrammarType): no GBNF.
+    structured_outputs = frozenset({"json_schema"})
 
     def launch(self, request: LaunchRequest) -> Launch:
         spec = request.spec
@@ -121,6 +123,8 @@ def generate_body(request: CompletionRequest) -> dict[str, Any]:
     stops = text_stops(request)
     if stops:
         parameters["stop"] = stops
+    if request.json_schema is not None:
+        parameters["grammar"] = {"type": "json", "value": request.json_schema}
     return {"inputs": request.prompt, "parameters": parameters}
 
 

@@ -5,8 +5,11 @@ Backend convention: Triton's **vLLM backend** (triton-inference-server/vllm_back
 TensorRT-LLM ensemble. The generate extension turns top-level request fields that name a model
 input into input tensors, so the request carries the backend's own inputs: `text_input`,
 `stream`, `exclude_input_in_output`, `sampling_parameters` (a JSON *string* of vLLM
-SamplingParams: max_tokens, seed, temperature, top_p, top_k, stop) and the `return_*` switches
-for the additional outputs `finish_reason`, `num_input_tokens`, `num_output_tokens` (vLLM backend
+SamplingParams: max_tokens, seed, temperature, top_p, top_k, stop, and a task's output
+constraint as `structured_outputs`, itself a JSON string the backend decodes into vLLM's
+StructuredOutputsParams from r25.11 on; older backends fail such a request, an unknown key
+failing the whole SamplingParams) and the `return_*` switches for the additional outputs
+`finish_reason`, `num_input_tokens`, `num_output_tokens` (vLLM backend
 r24.12 and later; on older backends they are ignored as unknown request parameters).
 
 Each event is `data: {"model_name", "model_version", "text_output", ...outputs}` where
@@ -45,6 +48,7 @@ from llorch.runtime.engines.base import (
 from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, json_text
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
+from llorch.runtime.engines.vllm import structured_outputs
 from llorch.runtime.errors import EngineError
 
 ENGINE = "triton"
@@ -56,6 +60,8 @@ _CONTEXT_ERRORS = ("maximum model length", "maximum context length", "is too lon
 
 class Triton:
     name = ENGINE
+    # The vLLM backend's `structured_outputs` sampling parameter (r25.11 and later).
+    structured_outputs = frozenset({"json_schema", "grammar"})
 
     def launch(self, request: LaunchRequest) -> Launch:
         # gRPC and metrics are switched off rather than given ports: llorch talks HTTP only and
@@ -109,6 +115,10 @@ def generate_body(request: CompletionRequest) -> dict[str, Any]:
     stops = text_stops(request)
     if stops:
         sampling["stop"] = stops
+    constraints = structured_outputs(request)
+    if constraints:
+        # A JSON string inside the JSON string: the backend decodes it into StructuredOutputsParams.
+        sampling["structured_outputs"] = json.dumps(constraints, separators=(",", ":"))
     return {
         "text_input": request.prompt,
         "stream": True,
