@@ -26,6 +26,7 @@ from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.demand import Demand
 from llorch.runtime.engines.base import CompletionRequest
+from llorch.runtime.engines.relay import RelayRequest
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.audit import AuditLog
 from llorch.store.db import StateDB
@@ -135,7 +136,7 @@ class TaskService:
     @audits_refusals
     def submit(
         self,
-        request: CompletionRequest,
+        request: CompletionRequest | RelayRequest,
         *,
         pool: Pool,
         task_id: str | None = None,
@@ -338,7 +339,7 @@ class TaskService:
                 upcoming.append(task.deadline_at - now)
         return min(upcoming)
 
-    def _strict(self, pool: Pool, determinism: str | None, request: CompletionRequest) -> bool:
+    def _strict(self, pool: Pool, determinism: str | None, request: CompletionRequest | RelayRequest) -> bool:
         """The task's own choice, else its Policy's default; strict needs a seed to be repeatable."""
         if determinism is None:
             policy = policy_for(self._store, pool)
@@ -368,7 +369,9 @@ class TaskService:
         """The turn's tokens (prompt + generated), wall time and cost, if it ever started."""
         if task.session_id is None or task.started_at is None:
             return
-        generated = sum(1 for f in task.frames if f.event == "token")
+        # The engine's own count where the task ended normally; what streamed so far otherwise.
+        generated = last.get("tokens_out")
+        generated = generated if isinstance(generated, int) else task.tokens_out
         self.sessions.charge(
             task.session_id,
             tokens=generated + int(last.get("tokens_in") or 0),
