@@ -274,7 +274,7 @@ class TasksResource:
         )
         task_id = admitted.task.id
         resp.location = f"/v1/tasks/{task_id}"
-        _budget_headers(resp, admitted.task.budget)
+        budget_headers(resp, admitted.task.budget)
         if body.stream:
             resp.set_header("X-Task-Id", task_id)
             stream_frames(self._ctx, req, resp, admitted.task, after=-1)
@@ -342,7 +342,7 @@ def stream_frames(
     )
 
 
-def _budget_headers(resp: falcon.Response, budget: Budget) -> None:
+def budget_headers(resp: falcon.Response, budget: Budget) -> None:
     if budget.tokens is not None:
         resp.set_header("X-Budget-Tokens-Remaining", str(budget.tokens))
     if budget.time_ms is not None:

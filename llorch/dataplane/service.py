@@ -27,6 +27,7 @@ from llorch.resources.errors import ErrorCode
 from llorch.runtime.demand import Demand
 from llorch.runtime.engines import adapter_for, engines_enforcing
 from llorch.runtime.engines.base import CompletionRequest
+from llorch.runtime.engines.relay import RelayRequest
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.audit import AuditLog
 from llorch.store.db import StateDB
@@ -136,7 +137,7 @@ class TaskService:
     @audits_refusals
     def submit(
         self,
-        request: CompletionRequest,
+        request: CompletionRequest | RelayRequest,
         *,
         pool: Pool,
         task_id: str | None = None,
@@ -148,7 +149,9 @@ class TaskService:
     ) -> Admitted:
         name = pool.metadata.name
         self._check_model(pool)
-        _check_constraints(pool, request)
+        if isinstance(request, CompletionRequest):
+            # A relayed body goes to the engine as the client wrote it; the engine answers it.
+            _check_constraints(pool, request)
         if self._db.pool_runtime(name).draining:
             raise DataplaneError(
                 ErrorCode.POOL_DRAINING,
@@ -340,7 +343,7 @@ class TaskService:
                 upcoming.append(task.deadline_at - now)
         return min(upcoming)
 
-    def _strict(self, pool: Pool, determinism: str | None, request: CompletionRequest) -> bool:
+    def _strict(self, pool: Pool, determinism: str | None, request: CompletionRequest | RelayRequest) -> bool:
         """The task's own choice, else its Policy's default; strict needs a seed to be repeatable."""
         if determinism is None:
             policy = policy_for(self._store, pool)
@@ -370,7 +373,9 @@ class TaskService:
         """The turn's tokens (prompt + generated), wall time and cost, if it ever started."""
         if task.session_id is None or task.started_at is None:
             return
-        generated = sum(1 for f in task.frames if f.event == "token")
+        # The engine's own count where the task ended normally; what streamed so far otherwise.
+        generated = last.get("tokens_out")
+        generated = generated if isinstance(generated, int) else task.tokens_out
         self.sessions.charge(
             task.session_id,
             tokens=generated + int(last.get("tokens_in") or 0),

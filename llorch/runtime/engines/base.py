@@ -142,6 +142,13 @@ class EngineAdapter(Protocol):
     name: str
     # The output constraints (CompletionRequest.constraints) the engine enforces itself.
     structured_outputs: frozenset[str]
+    # Whether its OpenAI-shaped streams end with a usage chunk on `stream_options.include_usage`.
+    stream_usage: bool
+
+    def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
+        """The OpenAI and Anthropic paths (llorch.runtime.engines.relay) the engine serves for
+        the pool's workload, relayed to it as they are; empty when it speaks none of them."""
+        ...
 
     def launch(self, request: LaunchRequest) -> Launch: ...
 

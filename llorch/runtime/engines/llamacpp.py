@@ -11,6 +11,7 @@ import httpx
 import psutil
 from httpx_sse import ServerSentEvent
 
+from llorch.resources import PoolSpec, Workload
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import (
     CompletionRequest,
@@ -24,6 +25,15 @@ from llorch.runtime.engines.base import (
 from llorch.runtime.engines.openai_wire import chat_body
 from llorch.runtime.engines.openai_wire import parse_stream as parse_openai
 from llorch.runtime.engines.probe import answers_ok, json_of, json_text, positive_int
+from llorch.runtime.engines.relay import (
+    CHAT,
+    COMPLETIONS,
+    COUNT_TOKENS,
+    EMBEDDINGS,
+    MESSAGES,
+    RERANK,
+    RESPONSES,
+)
 from llorch.runtime.engines.sse import SseCompletion, decode, request_headers
 from llorch.runtime.errors import EngineError
 
@@ -54,10 +64,33 @@ def cpu_thread_args(engine_args: Sequence[str]) -> list[str]:
 _FINISH = {"eos": "stop", "word": "stop", "limit": "length", "none": "stop"}
 
 
+# What llama-server serves in each mode: its chat, completion, Responses and Anthropic Messages
+# endpoints share one text mode; --embeddings and --reranking each turn the server into that.
+_PATHS = {
+    Workload.COMPLETION: frozenset({CHAT, COMPLETIONS, RESPONSES, MESSAGES, COUNT_TOKENS}),
+    Workload.EMBEDDING: frozenset({EMBEDDINGS}),
+    Workload.RERANK: frozenset({RERANK}),
+}
+
+
+def workload_args(spec: PoolSpec) -> list[str]:
+    """--jinja: the model's own chat template (tool use included) instead of llama-server's
+    built-in guess; embedding pools pool as the spec says, or as the model's metadata does."""
+    if spec.workload is Workload.EMBEDDING:
+        return ["--embeddings", *(["--pooling", spec.pooling] if spec.pooling else [])]
+    if spec.workload is Workload.RERANK:
+        return ["--reranking"]
+    return ["--jinja"]
+
+
 class LlamaCpp:
     name = ENGINE
     # Both endpoints take `json_schema` (converted to a grammar by the server) and `grammar` (GBNF).
     structured_outputs = frozenset({"json_schema", "grammar"})
+    stream_usage = True
+
+    def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
+        return _PATHS[spec.workload]
 
     def launch(self, request: LaunchRequest) -> Launch:
         spec = request.spec
@@ -74,6 +107,7 @@ class LlamaCpp:
             "--metrics",
             "--slots",
             "--no-webui",
+            *workload_args(spec),
         ]  # fmt: skip
         gpus = request.gpus
         if not gpus.indexes:

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from llorch.resources import PoolSpec, Workload
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import (
     CompletionRequest,
@@ -47,6 +48,7 @@ from llorch.runtime.engines.base import (
 )
 from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, json_text
+from llorch.runtime.engines.relay import CHAT, COMPLETIONS, EMBEDDINGS
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.engines.vllm import structured_outputs
 from llorch.runtime.errors import EngineError
@@ -58,10 +60,26 @@ _FINISH = {"length": "length", "stop": "stop", "abort": "stop"}
 _CONTEXT_ERRORS = ("maximum model length", "maximum context length", "is too long")
 
 
+# Triton's OpenAI-compatible frontend (server repo, python/openai/openai_frontend: routers
+# chat.py, completions.py, embeddings.py), which a pool names with capabilities.openaiFrontend.
+_FRONTEND_PATHS = {
+    Workload.COMPLETION: frozenset({CHAT, COMPLETIONS}),
+    Workload.EMBEDDING: frozenset({EMBEDDINGS}),
+    Workload.RERANK: frozenset[str](),
+}
+
+
 class Triton:
     name = ENGINE
     # The vLLM backend's `structured_outputs` sampling parameter (r25.11 and later).
     structured_outputs = frozenset({"json_schema", "grammar"})
+    # The frontend's streams end with a usage chunk on `stream_options.include_usage`
+    # (`engine/triton_engine.py`).
+    stream_usage = True
+
+    def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
+        """None on tritonserver's own KServe v2 HTTP; the frontend's where the pool says it runs one."""
+        return _FRONTEND_PATHS[spec.workload] if spec.capabilities.openai_frontend else frozenset()
 
     def launch(self, request: LaunchRequest) -> Launch:
         # gRPC and metrics are switched off rather than given ports: llorch talks HTTP only and

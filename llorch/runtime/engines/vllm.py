@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from llorch.resources import PoolSpec, Workload
 from llorch.runtime.engines import openai_wire
 from llorch.runtime.engines.base import CompletionRequest, Launch, LaunchRequest, StreamEvent, Upstream
 from llorch.runtime.engines.openai_wire import chat_body, completion_body
 from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
+from llorch.runtime.engines.relay import CHAT, COMPLETIONS, EMBEDDINGS, RERANK, RESPONSES
 from llorch.runtime.engines.sse import SseCompletion, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -30,10 +32,23 @@ DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
 _MIN_UTILIZATION, _MAX_UTILIZATION = 0.05, 0.95
 
 
+# vLLM's OpenAI server (`vllm/entrypoints/openai/api_server.py`) routes every one of these; a
+# generative model answers the text ones, a pooling model embeddings, a cross-encoder rerank.
+_PATHS = {
+    Workload.COMPLETION: frozenset({CHAT, COMPLETIONS, RESPONSES}),
+    Workload.EMBEDDING: frozenset({EMBEDDINGS}),
+    Workload.RERANK: frozenset({RERANK}),
+}
+
+
 class VLlm:
     name = ENGINE
     # `structured_outputs` (vLLM >= 0.10.2): its `grammar` backends (xgrammar, guidance) read GBNF.
     structured_outputs = frozenset({"json_schema", "grammar"})
+    stream_usage = True
+
+    def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
+        return _PATHS[spec.workload]
 
     def launch(self, request: LaunchRequest) -> Launch:
         spec = request.spec
