@@ -25,6 +25,7 @@ from llorch.resources.wire import (
     ReplicaSets,
     Slo,
 )
+from llorch.runtime.engines import adapter_for
 from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION
 
 API_VERSION = "v1"
@@ -63,6 +64,7 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
         features=Features(
             chat=bool(overrides.chat),
             determinism=policy.spec.determinism.default if policy is not None else "best_effort",
+            structured_outputs=sorted(adapter_for(pool.spec.engine.value).structured_outputs),
         ),
         rate_limits=(
             RateLimits(
