@@ -414,6 +414,28 @@ def test_an_unknown_model_is_refused_in_each_clients_own_shape(both: Both) -> No
         both.llorch.anthropic.messages.create(model="no-such-pool", max_tokens=4, messages=HI)
 
 
+def test_a_session_is_charged_the_engines_own_usage(both: Both, daemon: Llorchd) -> None:
+    """llorch's own fields (here session_id) are taken out before the body goes on: the answer is
+    the direct one, and the session is charged the usage the engine reported, prompt included,
+    whether the client streamed (and asked no usage) or not."""
+    request: dict[str, Any] = {"messages": HI, "max_tokens": 6, **GREEDY}
+    direct = both.direct.openai.chat.completions.create(model=MODEL, **request)
+    relayed = both.llorch.openai.chat.completions.create(
+        model="chat", extra_body={"session_id": "differential"}, **request
+    )
+    assert comparable(relayed) == comparable(direct)
+    streamed = both.llorch.openai.chat.completions.create(
+        model="chat", stream=True, extra_body={"session_id": "differential"}, **request
+    )
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        == direct.choices[0].message.content
+    )
+    assert direct.usage is not None
+    session = daemon.get("/v1/sessions/differential")
+    assert session["turns"] == 2 and session["tokens_used"] == 2 * direct.usage.total_tokens
+
+
 def test_every_slot_is_free_again(daemon: Llorchd) -> None:
     """Runs last: after every exchange above, refusals and failures included, no slot is held."""
 
