@@ -60,7 +60,9 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
         replicas_desired=status.replicas if spec.autoscale is not None else spec.replicas,
         idle=status.idle,
         cold_start_ms=_cold_start_ms(status),
-        supported_workloads=["completion"],
+        supported_workloads=[spec.workload.value],
+        workload=spec.workload.value,
+        endpoints=sorted(adapter_for(spec.engine.value).relay_paths(spec)),
         features=Features(
             chat=bool(overrides.chat),
             determinism=policy.spec.determinism.default if policy is not None else "best_effort",
