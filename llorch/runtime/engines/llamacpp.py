@@ -85,7 +85,7 @@ def workload_args(spec: PoolSpec) -> list[str]:
 
 class LlamaCpp:
     name = ENGINE
-    # Both endpoints take `json_schema` (converted to a grammar by the server) and `grammar` (GBNF).
+    # /completion takes `json_schema` (the server derives a grammar from it) and `grammar` (GBNF).
     structured_outputs = frozenset({"json_schema", "grammar"})
     stream_usage = True
 
