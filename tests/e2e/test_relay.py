@@ -385,12 +385,14 @@ def raw_post(daemon: Llorchd, path: str, body: dict[str, Any]) -> socket.socket:
 def test_a_client_that_goes_away_cancels_its_task_running_and_queued(one_slot: Llorchd) -> None:
     with sdk(one_slot).completions.with_streaming_response.create(stream=True, **LONG) as running:
         task_id = running.headers["X-Task-Id"]
-        next(running.iter_lines())  # bytes came: it holds the pool's only slot
+        lines = running.iter_lines()  # held: a dropped iterator closes the response
+        next(lines)  # bytes came: it holds the pool's only slot
         waiting = raw_post(one_slot, "/v1/chat/completions", {**LONG, "messages": HI, "stream": True})
         wait_for("the second request queued", lambda: queued(one_slot) == 1, timeout=30)
         waiting.close()
         wait_for("the queued task canceled for its client", lambda: client_cancels(one_slot) == 1, timeout=30)
         assert queued(one_slot) == 0
+        assert task(one_slot, task_id)["state"] == "running", "the other one went on"
     ended = wait_for(
         "the running task ended",
         lambda: (t := task(one_slot, task_id))["state"] != "running" and t,
@@ -404,7 +406,8 @@ def test_a_client_that_goes_away_cancels_its_task_running_and_queued(one_slot: L
 def test_a_full_queue_is_a_rate_limit_error_with_retry_after(one_slot: Llorchd) -> None:
     # One slot and one queue place: a running task, a queued one, and the third is refused.
     with sdk(one_slot).completions.with_streaming_response.create(stream=True, **LONG) as running:
-        next(running.iter_lines())
+        lines = running.iter_lines()
+        next(lines)
         waiting = raw_post(one_slot, "/v1/completions", {**LONG, "stream": True})
         try:
             wait_for("the second request queued", lambda: queued(one_slot) == 1, timeout=30)
