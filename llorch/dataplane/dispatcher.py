@@ -52,6 +52,11 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._http = httpx.Client(limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+        # Whole (non-streamed) relayed requests, each on a connection of its own: until the engine
+        # answers there is no response to drop, only the socket (llorch.runtime.engines.relay).
+        self._whole_http = httpx.Client(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0)
+        )
         self._running: dict[threading.Thread, Task] = {}
         self._running_lock = threading.Lock()
 
@@ -81,6 +86,7 @@ class Dispatcher:
         for thread in running:
             thread.join(timeout=5)
         self._http.close()
+        self._whole_http.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -200,8 +206,9 @@ class Dispatcher:
             task.state, task.replica_id, task.started_at = "running", replica.id, time.time()
             request = task.request
             if isinstance(request, RelayRequest):
+                client = self._http if request.stream else self._whole_http
                 stream: RelayStream | CompletionStream = RelayStream(
-                    self._http, replica.upstream, request, replica.engine
+                    client, replica.upstream, request, replica.engine
                 )
             else:
                 stream = replica.adapter.complete(self._http, replica.upstream, request)

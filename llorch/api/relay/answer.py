@@ -30,19 +30,24 @@ BUDGET_SPENT = LlorchError(
 )
 
 
-def first_frames(task: Task, gone: sse.ClientGone) -> list[Frame]:
-    """The task's frames up to its first engine bytes or its end; raises sse.ClientLeft."""
+def first_frames(task: Task, tasks: TaskService, gone: sse.ClientGone) -> list[Frame]:
+    """The task's frames up to its first engine bytes or its end; raises sse.ClientLeft (the task
+    abandoned) if the client leaves first, while the task waits for a slot or its first token."""
     seen: list[Frame] = []
     after = -1
-    while True:
-        frames, ended = sse.next_frames(task, after, gone)
-        for frame in frames:
-            seen.append(frame)
-            after = frame.id
-            if frame.event in (RELAY, "end", "error"):
+    try:
+        while True:
+            frames, ended = sse.next_frames(task, after, gone)
+            for frame in frames:
+                seen.append(frame)
+                after = frame.id
+                if frame.event in (RELAY, "end", "error"):
+                    return seen
+            if ended and not frames:
                 return seen
-        if ended and not frames:
-            return seen
+    except BaseException:
+        tasks.abandon(task)
+        raise
 
 
 def failure(dialect: Dialect, frame: Frame) -> tuple[int, dict[str, Any], LlorchError]:

@@ -59,7 +59,7 @@ class RelayResource:
             if not body.stream:
                 answer.respond_whole(resp, self._dialect, answer.whole(task, self._ctx.tasks, gone))
                 return
-            opening = answer.first_frames(task, gone)
+            opening = answer.first_frames(task, self._ctx.tasks, gone)
         except sse.ClientLeft:
             # Nobody will read it; nginx's code for a request its client gave up on, for the log.
             resp.status = "499 Client Closed Request"

@@ -12,7 +12,9 @@ error object, so the client sees what it would have seen from the engine directl
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,6 +106,9 @@ class RelayStream:
         self._request = request
         self._engine = engine
         self._response: httpx.Response | None = None
+        # The connection's socket as soon as it is connected, before any response: an engine
+        # answering a whole (non-streamed) request sends its headers only when it is done.
+        self._socket: socket.socket | None = None
         self._closed = threading.Event()
         self._lock = threading.Lock()
 
@@ -112,6 +117,21 @@ class RelayStream:
         with self._lock:
             if self._response is not None:
                 drop_connection(self._response)
+            elif self._socket is not None:
+                _shut(self._socket)
+
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: the new connection's socket (the client for whole requests keeps
+        no connection alive, so each one is new and its socket is this request's alone)."""
+        if event != "connection.connect_tcp.complete":
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._socket = sock
+                if self._closed.is_set():
+                    _shut(sock)
 
     def __iter__(self) -> Iterator[RelayEvent]:
         if self._closed.is_set():
@@ -124,7 +144,12 @@ class RelayStream:
             "Content-Type": "application/json",
         }
         sent = self._client.build_request(
-            "POST", self._upstream.base_url + request.path, content=body, headers=headers, timeout=_TIMEOUT
+            "POST",
+            self._upstream.base_url + request.path,
+            content=body,
+            headers=headers,
+            timeout=_TIMEOUT,
+            extensions={"trace": self._trace},
         )
         try:
             response = self._client.send(sent, stream=True)
@@ -153,6 +178,7 @@ class RelayStream:
         finally:
             with self._lock:
                 self._response = None
+                self._socket = None
             response.close()
 
     def _whole(self, response: httpx.Response) -> Iterator[RelayEvent]:
@@ -210,6 +236,11 @@ class RelayStream:
         return EngineError(
             ErrorCode.WORKER_RESET, f"{self._engine} {what}", retriable=True, engine=self._engine
         )
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _payload(event: bytes) -> dict[str, Any] | None:
