@@ -2,8 +2,10 @@
 
 Both sides run the cached `llama-server` with the tiny demo model, the same slots and context:
 
-* direct: one plain `llama-server`, streamed through its native `/completion` endpoint;
-* llorch: `llorchd` with one Pool of one replica, through `POST /v1/tasks` and the task's SSE stream.
+* native: the direct `llama-server` streamed through its `/completion` endpoint, against `llorchd`
+  (one Pool of one replica) through `POST /v1/tasks` and the task's SSE stream;
+* chat: OpenAI's streaming `POST /v1/chat/completions` (with `stream_options.include_usage`),
+  sent to the direct `llama-server` and to llorchd, which relays it to its replica.
 
 For each concurrency level, N threads (each with its own httpx.Client) run `--requests` sequential
 completions; the two sides are measured one after the other, never at the same time. The table
@@ -11,6 +13,7 @@ shows medians and p99s, a llorch/direct ratio row, and the whole result goes to
 `bench/results/streaming-<UTC timestamp>.json` (llorchd's log lands next to it).
 
     .venv/bin/python bench/streaming.py [--quick] [--levels 1,8,32] [--requests 4] [--max-tokens 64]
+                                        [--paths chat,native]
 """
 
 from __future__ import annotations
@@ -211,6 +214,8 @@ def servers(
             "--ctx-size", str(slots * ctx),
             "--parallel", str(slots),
             "--n-gpu-layers", "0",
+            # What llorch starts a completion pool's replicas with (the model's own chat template).
+            "--jinja",
             # The threads llorch gives a CPU replica (unless --engine-args sets them), so both
             # sides decode alike and the ratios measure llorch alone.
             *cpu_thread_args(engine_args),
@@ -382,7 +387,63 @@ def run_llorch(client: httpx.Client, base: str, max_tokens: int, stream: int, se
     return sample
 
 
+def run_chat(side: str, model: str | None) -> Callable[[httpx.Client, str, int, int, int], Sample]:
+    """OpenAI's streaming chat on `side`; `model` names llorch's pool (the direct server needs none)."""
+
+    def run(client: httpx.Client, base: str, max_tokens: int, stream: int, seq: int) -> Sample:
+        sample = Sample(side, stream, seq, ok=False)
+        body: dict[str, Any] = {
+            "messages": [{"role": "user", "content": PROMPT}],
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "seed": SEED,
+            "temperature": TEMPERATURE,
+        }
+        if model is not None:
+            body["model"] = model
+        t0 = time.perf_counter()
+        try:
+            with client.stream("POST", f"{base}/v1/chat/completions", json=body) as resp:
+                sample.stream_open_ms = (time.perf_counter() - t0) * 1000
+                if resp.status_code != 200:
+                    resp.read()
+                    sample.error = f"HTTP {resp.status_code}: {resp.text[:300]}"
+                    return sample
+                for sse in EventSource(resp).iter_sse():
+                    if sse.data == "[DONE]":
+                        sample.ok = sample.finish_reason is not None
+                        break
+                    chunk = json.loads(sse.data)
+                    if "error" in chunk:
+                        sample.error = f"error chunk: {json.dumps(chunk)[:300]}"
+                        return sample
+                    if isinstance(chunk.get("usage"), dict):
+                        sample.reported_tokens = chunk["usage"].get("completion_tokens")
+                    for choice in chunk.get("choices") or ():
+                        if (choice.get("delta") or {}).get("content"):
+                            if sample.ttft_ms is None:
+                                sample.ttft_ms = (time.perf_counter() - t0) * 1000
+                            sample.tokens += 1
+                        if choice.get("finish_reason"):
+                            sample.finish_reason = choice["finish_reason"]
+                if not sample.ok and sample.error is None:
+                    sample.error = "stream ended without a finish and [DONE]"
+        except (httpx.HTTPError, ValueError) as exc:
+            sample.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            sample.total_s = time.perf_counter() - t0
+        return sample
+
+    return run
+
+
 Runner = Callable[[httpx.Client, str, int, int, int], Sample]
+# Each compared path: its direct runner and its llorch runner.
+PATHS: dict[str, tuple[Runner, Runner]] = {
+    "chat": (run_chat("direct", None), run_chat("llorch", POOL)),
+    "native": (run_direct, run_llorch),
+}
 
 
 def run_level(
@@ -500,6 +561,11 @@ def table(summaries: list[tuple[Summary, Summary]]) -> str:
             a, b = getattr(llorch, c), getattr(direct, c)
             ratios.append(_fmt(a / b, ratio=True) if a is not None and b else "-")
         rows.append((str(direct.level), "llorch/direct", *ratios, ""))
+        deltas: list[str] = []
+        for c in COLUMNS:
+            a, b = getattr(llorch, c), getattr(direct, c)
+            deltas.append(f"{a - b:+.1f}" if c.endswith("_ms") and a is not None and b is not None else "")
+        rows.append((str(direct.level), "llorch-direct ms", *deltas, ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = []
     for n, row in enumerate(rows):
@@ -550,6 +616,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ctx", type=int, default=1024, help="context tokens per slot (default 1024)")
     parser.add_argument("--quick", action="store_true", help="levels 1,8 and 2 requests each: a sanity check")
     parser.add_argument(
+        "--paths",
+        default="chat,native",
+        help="what to compare: chat (OpenAI streaming chat, relayed) and/or native (/completion vs "
+        "/v1/tasks); default both",
+    )
+    parser.add_argument(
         "--results", type=Path, default=RESULTS, help=f"where the JSON and logs go (default {RESULTS})"
     )
     parser.add_argument(
@@ -566,6 +638,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--levels must be comma-separated integers, got {args.levels!r}")
     if not args.level_list or min(args.level_list) < 1 or args.requests < 1 or args.max_tokens < 1:
         parser.error("levels, --requests and --max-tokens must be positive")
+    args.path_list = [p.strip() for p in str(args.paths).split(",") if p.strip()]
+    if not args.path_list or not set(args.path_list) <= set(PATHS):
+        parser.error(f"--paths takes {', '.join(PATHS)}, got {args.paths!r}")
     return args
 
 
@@ -592,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     workdir = Path(tempfile.mkdtemp(prefix="llorch-bench-"))
-    summaries: list[tuple[Summary, Summary]] = []
+    summaries: list[tuple[str, Summary, Summary]] = []
     raw: list[dict[str, Any]] = []
     all_samples: list[Sample] = []
     status = "ok"
@@ -604,20 +679,23 @@ def main(argv: list[str] | None = None) -> int:
         ) as srv:
             # One unrecorded completion per side: model pages, prompt cache and connections warm.
             with httpx.Client(timeout=REQUEST_TIMEOUT, trust_env=False) as client:
-                for name, runner, base in (
-                    ("direct", run_direct, srv.direct_url),
-                    ("llorch", run_llorch, srv.llorch_url),
-                ):
-                    warm = runner(client, base, args.max_tokens, -1, 0)
-                    if not warm.ok:
-                        raise RuntimeError(f"warm-up against {name} failed: {warm.error}")
-            for level in args.level_list:
+                for path in args.path_list:
+                    direct_runner, llorch_runner = PATHS[path]
+                    for name, runner, base in (
+                        ("direct", direct_runner, srv.direct_url),
+                        ("llorch", llorch_runner, srv.llorch_url),
+                    ):
+                        warm = runner(client, base, args.max_tokens, -1, 0)
+                        if not warm.ok:
+                            raise RuntimeError(f"warm-up of {path} against {name} failed: {warm.error}")
+            for path, level in ((p, n) for p in args.path_list for n in args.level_list):
                 pair: list[Summary] = []
+                direct_runner, llorch_runner = PATHS[path]
                 for side, runner, base in (
-                    ("direct", run_direct, srv.direct_url),
-                    ("llorch", run_llorch, srv.llorch_url),
+                    ("direct", direct_runner, srv.direct_url),
+                    ("llorch", llorch_runner, srv.llorch_url),
                 ):
-                    print(f"level {level}: {side} ...", end=" ", flush=True)
+                    print(f"{path} level {level}: {side} ...", end=" ", flush=True)
                     before = srv.cpu()
                     samples, wall = run_level(runner, base, level, args.requests, args.max_tokens)
                     after = srv.cpu()
@@ -632,13 +710,14 @@ def main(argv: list[str] | None = None) -> int:
                     all_samples.extend(samples)
                     raw.append(
                         {
+                            "path": path,
                             "level": level,
                             "side": side,
                             "wall_s": wall,
                             "samples": [asdict(s) for s in samples],
                         }
                     )
-                summaries.append((pair[0], pair[1]))
+                summaries.append((path, pair[0], pair[1]))
             log_lines = log_findings(srv.llorchd_log)
     except KeyboardInterrupt:
         status = "interrupted"
@@ -657,9 +736,11 @@ def main(argv: list[str] | None = None) -> int:
     found = problems(all_samples)
     if exits.get("llorchd") not in (None, 0):
         found.append(f"llorchd exited with status {exits['llorchd']} after SIGTERM")
-    if summaries:
-        print()
-        print(table(summaries))
+    for path in args.path_list:
+        pairs = [(d, llorch) for p, d, llorch in summaries if p == path]
+        if pairs:
+            print(f"\n{path}:")
+            print(table(pairs))
     if found:
         print(f"\n{len(found)} problem(s):")
         for line in found[:30]:
@@ -672,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": status,
         "timestamp": stamp,
         "config": {
+            "paths": args.path_list,
             "levels": args.level_list,
             "requests": args.requests,
             "max_tokens": args.max_tokens,
@@ -690,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
         },
-        "summary": [asdict(s) for pair in summaries for s in pair],
+        "summary": [{"path": p, **asdict(s)} for p, *pair in summaries for s in pair],
         "exit_status": exits,
         "problems": found,
         "llorchd_log_findings": log_lines,

@@ -108,6 +108,7 @@ def test_the_wheel_serves_the_demo_pool_with_no_checkout(
     assert sorted(p.name for p in config.with_name("manifests").iterdir()) == [
         "model-demo.yaml",
         "policy-default.yaml",
+        "pool-demo-embed.yaml",
         "pool-demo.yaml",
     ]
     port = free_port()

@@ -17,17 +17,16 @@ from llorch.api import (
     jsonbody,
     logs,
     objects,
-    openai_compat,
     pool_actions,
     pool_purge,
     queue,
+    relay,
     sessions,
     tools,
     ui,
 )
 from llorch.api.context import AppContext
 from llorch.api.diagnostics import DiagnosticsResource
-from llorch.api.errors import handle_exception
 from llorch.api.health import HealthzResource
 from llorch.api.http_metrics import HttpMetrics
 from llorch.api.manifests import ManifestsResource
@@ -60,8 +59,8 @@ def create_app(
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})
     # Falcon picks the most specific handler; registering for both keeps its own HTTPError
     # handler from answering in a different shape.
-    app.add_error_handler(Exception, handle_exception)
-    app.add_error_handler(falcon.HTTPError, handle_exception)
+    app.add_error_handler(Exception, relay.handle_relay_exception)
+    app.add_error_handler(falcon.HTTPError, relay.handle_relay_exception)
     app.add_route("/healthz", HealthzResource(ctx))
     app.add_route("/version", VersionResource())
     app.add_route("/v1/diagnostics", DiagnosticsResource(ctx))
@@ -74,7 +73,7 @@ def create_app(
     pool_purge.routes(ctx, app)
     cache.routes(ctx, app)
     capabilities.routes(ctx, app)
-    openai_compat.routes(ctx, app)
+    relay.routes(ctx, app)
     sessions.routes(ctx, app)
     artifacts.routes(ctx, app)
     tools.routes(ctx, app)

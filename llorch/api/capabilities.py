@@ -25,6 +25,7 @@ from llorch.resources.wire import (
     ReplicaSets,
     Slo,
 )
+from llorch.runtime.engines import adapter_for
 from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION
 
 API_VERSION = "v1"
@@ -59,10 +60,13 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
         replicas_desired=status.replicas if spec.autoscale is not None else spec.replicas,
         idle=status.idle,
         cold_start_ms=_cold_start_ms(status),
-        supported_workloads=["completion"],
+        supported_workloads=[spec.workload.value],
+        workload=spec.workload.value,
+        endpoints=sorted(adapter_for(spec.engine.value).relay_paths(spec)),
         features=Features(
             chat=bool(overrides.chat),
             determinism=policy.spec.determinism.default if policy is not None else "best_effort",
+            structured_outputs=sorted(adapter_for(pool.spec.engine.value).structured_outputs),
         ),
         rate_limits=(
             RateLimits(

@@ -33,6 +33,7 @@ from waitress.utilities import Error
 
 from llorch.api.errors import RequestError, envelope
 from llorch.api.middleware import BodyLimit
+from llorch.api.relay.shapes import dialect_of, error_json
 from llorch.resources import ServerConfig
 from llorch.resources.errors import ErrorCode
 
@@ -48,18 +49,27 @@ _CODE_BY_STATUS = {
 
 
 class EnvelopeError(Error):
-    """A refusal waitress makes before the app runs, answered in llorch's envelope."""
+    """A refusal waitress makes before the app runs, answered in llorch's envelope, or in the
+    client's own error shape on the OpenAI and Anthropic routes."""
 
-    def __init__(self, status: int, reason: str, message: str, correlation_id: str | None) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, correlation_id: str | None, path: str = ""
+    ) -> None:
         super().__init__(message)
         self.code = status
         self.reason = reason
         self._error = RequestError(_CODE_BY_STATUS.get(status, ErrorCode.INVALID_PARAMS), message)
         self._correlation_id = correlation_id or str(uuid.uuid4())
+        self._dialect = dialect_of(path)
 
     # The stub says the body is str; waitress writes it to the socket as it is, so it is bytes.
     def to_response(self, ident: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:  # type: ignore[override]
-        body = json.dumps(envelope(self._error, self._correlation_id)).encode()
+        shaped = (
+            envelope(self._error, self._correlation_id)
+            if self._dialect is None
+            else error_json(self._dialect, self._error)
+        )
+        body = json.dumps(shaped).encode()
         headers = [("Content-Type", "application/json"), ("X-Correlation-Id", self._correlation_id)]
         return f"{self.code} {self.reason}", headers, body
 
@@ -77,10 +87,12 @@ class LimitedParser(HTTPRequestParser):
     def received(self, data: bytes) -> int:
         had_headers = self.headers_finished
         consumed = int(super().received(data))
-        limit, setting = self.body_limits.limit(str(getattr(self, "path", "")))
+        limit, setting = self.body_limits.limit(self._path())
         too_large = f"body of {self.content_length} bytes exceeds {limit} (set by {setting})"
         if self.headers_finished and not had_headers and self.error is None and self.content_length > limit:
-            self.error = EnvelopeError(413, "Content Too Large", too_large, self._correlation_id())
+            self.error = EnvelopeError(
+                413, "Content Too Large", too_large, self._correlation_id(), self._path()
+            )
             self.completed = True
         if self.error is not None and not isinstance(self.error, EnvelopeError):
             message = {
@@ -90,11 +102,16 @@ class LimitedParser(HTTPRequestParser):
                 431: f"the request line and headers exceed {self.adj.max_request_header_size} bytes "
                 "(server.maxHeaderBytes)",
             }.get(self.error.code, self.error.body)
-            self.error = EnvelopeError(self.error.code, self.error.reason, message, self._correlation_id())
+            self.error = EnvelopeError(
+                self.error.code, self.error.reason, message, self._correlation_id(), self._path()
+            )
         return consumed
 
     def _correlation_id(self) -> str | None:
         return self.headers.get("X_CORRELATION_ID")
+
+    def _path(self) -> str:
+        return str(getattr(self, "path", ""))
 
 
 def _channel_for(body_limits: BodyLimit) -> type[HTTPChannel]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import httpx
 
@@ -18,7 +18,8 @@ from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.tasks import Task
 from llorch.resources.errors import ErrorCode, LlorchError
 from llorch.runtime import tracing
-from llorch.runtime.engines.base import Finished, Token
+from llorch.runtime.engines.base import CompletionStream, Finished, StreamEvent, Token
+from llorch.runtime.engines.relay import RelayEvent, RelayRequest, RelayStream
 from llorch.runtime.registry import Lease, Replica, ReplicaRegistry
 
 log = logging.getLogger("llorch.dataplane")
@@ -57,6 +58,12 @@ class Dispatcher:
             # Engine requests carry the task's trace context (W3C traceparent) on to the engine.
             event_hooks=tracing.httpx_hooks(),
         )
+        # Whole (non-streamed) relayed requests, each on a connection of its own: until the engine
+        # answers there is no response to drop, only the socket (llorch.runtime.engines.relay).
+        self._whole_http = httpx.Client(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+            event_hooks=tracing.httpx_hooks(),
+        )
         self._running: dict[threading.Thread, Task] = {}
         self._running_lock = threading.Lock()
 
@@ -86,6 +93,7 @@ class Dispatcher:
         for thread in running:
             thread.join(timeout=5)
         self._http.close()
+        self._whole_http.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -209,14 +217,29 @@ class Dispatcher:
             "replica %s still decodes %ss after a task ended; releasing its slot", replica.id, SETTLE_SECONDS
         )
 
-    def _stream(self, task: Task, replica: Replica, started: float) -> DecodeSample | None:
-        """Run the task on the engine; what its decode measured when it ended on its own."""
+    def _open(self, task: Task, replica: Replica) -> Iterable[StreamEvent | RelayEvent] | None:
+        """Mark the task running and hand it its engine stream; None if it ended meanwhile."""
         with task.changed:
             if task.finished:
                 return None
             task.state, task.replica_id, task.started_at = "running", replica.id, time.time()
-            stream = replica.adapter.complete(self._http, replica.upstream, task.request)
+            request = task.request
+            if isinstance(request, RelayRequest):
+                client = self._http if request.stream else self._whole_http
+                stream: RelayStream | CompletionStream = RelayStream(
+                    client, replica.upstream, request, replica.engine
+                )
+            else:
+                stream = replica.adapter.complete(self._http, replica.upstream, request)
             task.stream = stream
+        return stream
+
+    def _stream(self, task: Task, replica: Replica, started: float) -> DecodeSample | None:
+        """Run the task on the engine; what its decode measured when it ended on its own."""
+        stream = self._open(task, replica)
+        if stream is None or task.stream is None:
+            return None
+        closer = task.stream
         queued_s = time.time() - task.created_at
         if task.slot_free_at_admission:
             # Promised a free slot: how long admitting and dispatching took is all it waited.
@@ -242,50 +265,55 @@ class Dispatcher:
         time_limit_s = None if task.budget.time_ms is None else task.budget.time_ms / 1000
         for event in stream:
             now = time.monotonic()
-            if isinstance(event, Token):
-                if first_token_at is None:
-                    first_token_at = now
-                    sharing = self._registry.busy(replica.id)
-                task.last_token_at = now
-                if not task.emit("token", {"t": event.text, "i": index}):
-                    stream.close()
-                    return None
-                index += 1
-                task.tokens_out = index
-                if tokens_out is not None:
-                    tokens_out.inc()
-                if (token_limit is not None and index >= token_limit) or (
-                    time_limit_s is not None and now - started >= time_limit_s
-                ):
-                    # The session's budget is spent mid-task: stop the engine and end cleanly.
-                    stream.close()
-                    budget_end = Finished(tokens_out=index, tokens_in=None, finish_reason="budget")
-                    task.finish(
-                        "succeeded",
-                        "end",
-                        _end_frame(budget_end, index, task.created_at, started, first_token_at),
-                    )
-                    return None
-                if now - last_metrics >= METRICS_EVERY_SECONDS:
-                    last_metrics = now
-                    task.emit("metrics", self._metrics(task, index, first_token_at, now, started))
-            elif isinstance(event, Finished):
-                task.finish(
-                    "succeeded", "end", _end_frame(event, index, task.created_at, started, first_token_at)
-                )
+            if isinstance(event, Finished):
+                task.finish("succeeded", "end", _end_frame(event, task.created_at, started, first_token_at))
+                if tokens_out is not None and event.tokens_out > index:
+                    tokens_out.inc(event.tokens_out - index)  # counted by the engine, not streamed
+                task.tokens_out = event.tokens_out
                 if first_token_at is None:
                     return None
                 # The sequences sharing the replica, its own included, at its first token and
                 # at its end: the concurrency its per-sequence rate was measured at.
                 concurrency = round((sharing + self._registry.busy(replica.id)) / 2)
                 return DecodeSample(
-                    tokens=index,
+                    tokens=event.tokens_out,
                     decode_seconds=now - first_token_at,
                     concurrency=max(1, concurrency),
                     prompt_seconds=first_token_at - started,
                     max_tokens=task.request.max_tokens,
                     stopped=event.finish_reason == "stop",
                 )
+            if isinstance(event, Token):
+                steps, emitted = 1, task.emit("token", {"t": event.text, "i": index})
+            elif event.raw:
+                steps, emitted = event.tokens, task.emit("relay", {"raw": event.raw.decode()})
+            else:
+                continue  # all it held was a usage chunk the client did not ask for
+            if not emitted:
+                closer.close()
+                return None
+            if steps:
+                if first_token_at is None:
+                    first_token_at = now
+                    sharing = self._registry.busy(replica.id)
+                task.last_token_at = now
+                index += steps
+                task.tokens_out = index
+                if tokens_out is not None:
+                    tokens_out.inc(steps)
+            if (token_limit is not None and index >= token_limit) or (
+                time_limit_s is not None and now - started >= time_limit_s
+            ):
+                # The session's budget is spent mid-task: stop the engine and end cleanly.
+                closer.close()
+                budget_end = Finished(tokens_out=index, tokens_in=None, finish_reason="budget")
+                task.finish(
+                    "succeeded", "end", _end_frame(budget_end, task.created_at, started, first_token_at)
+                )
+                return None
+            if first_token_at is not None and now - last_metrics >= METRICS_EVERY_SECONDS:
+                last_metrics = now
+                task.emit("metrics", self._metrics(task, index, first_token_at, now, started))
         # The stream stopped without a final event: it was closed, which only cancel does.
         task.fail("canceled", DataplaneError(ErrorCode.CANCELED, "task canceled"))
         return None
@@ -303,14 +331,14 @@ class Dispatcher:
 
 
 def _end_frame(
-    event: Finished, tokens: int, admitted_at: float, started: float, first_token_at: float | None
+    event: Finished, admitted_at: float, started: float, first_token_at: float | None
 ) -> dict[str, float | int | str | None]:
     """Times as the client lives them: TTFT counts from admission, queueing included."""
     now = time.monotonic()
     first = first_token_at or now
     queued_s = max(0.0, time.time() - admitted_at - (now - started))
     return {
-        "tokens_out": tokens,
+        "tokens_out": event.tokens_out,
         "tokens_in": event.tokens_in,
         "queue_ms": round(queued_s * 1000, 2),
         "ttft_ms": round((queued_s + first - started) * 1000, 2),

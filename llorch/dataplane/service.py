@@ -27,7 +27,9 @@ from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
 from llorch.runtime import tracing
 from llorch.runtime.demand import Demand
+from llorch.runtime.engines import adapter_for, engines_enforcing
 from llorch.runtime.engines.base import CompletionRequest
+from llorch.runtime.engines.relay import RelayRequest
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.audit import AuditLog
 from llorch.store.db import StateDB
@@ -147,7 +149,7 @@ class TaskService:
     @audits_refusals
     def submit(
         self,
-        request: CompletionRequest,
+        request: CompletionRequest | RelayRequest,
         *,
         pool: Pool,
         task_id: str | None = None,
@@ -159,6 +161,9 @@ class TaskService:
     ) -> Admitted:
         name = pool.metadata.name
         self._check_model(pool)
+        if isinstance(request, CompletionRequest):
+            # A relayed body goes to the engine as the client wrote it; the engine answers it.
+            _check_constraints(pool, request)
         if self._db.pool_runtime(name).draining:
             raise DataplaneError(
                 ErrorCode.POOL_DRAINING,
@@ -366,7 +371,7 @@ class TaskService:
                 upcoming.append(task.deadline_at - now)
         return min(upcoming)
 
-    def _strict(self, pool: Pool, determinism: str | None, request: CompletionRequest) -> bool:
+    def _strict(self, pool: Pool, determinism: str | None, request: CompletionRequest | RelayRequest) -> bool:
         """The task's own choice, else its Policy's default; strict needs a seed to be repeatable."""
         if determinism is None:
             policy = policy_for(self._store, pool)
@@ -396,7 +401,9 @@ class TaskService:
         """The turn's tokens (prompt + generated), wall time and cost, if it ever started."""
         if task.session_id is None or task.started_at is None:
             return
-        generated = sum(1 for f in task.frames if f.event == "token")
+        # The engine's own count where the task ended normally; what streamed so far otherwise.
+        generated = last.get("tokens_out")
+        generated = generated if isinstance(generated, int) else task.tokens_out
         self.sessions.charge(
             task.session_id,
             tokens=generated + int(last.get("tokens_in") or 0),
@@ -558,3 +565,18 @@ class TaskService:
                 del self._tasks[task_id]
             elif not too_many:
                 break
+
+
+def _check_constraints(pool: Pool, request: CompletionRequest) -> None:
+    """An output constraint the pool's engine cannot enforce is refused, never dropped: unconstrained
+    text where the client asked for JSON would look like an answer."""
+    engine = pool.spec.engine.value
+    for constraint in request.constraints():
+        if constraint not in adapter_for(engine).structured_outputs:
+            raise DataplaneError(
+                ErrorCode.INVALID_PARAMS,
+                f"pool {pool.metadata.name!r} runs engine {engine}, which has no equivalent of "
+                f"{constraint}; engines that take it: {', '.join(engines_enforcing(constraint))}",
+                engine=engine,
+                param=constraint,
+            )

@@ -6,11 +6,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from llorch.resources.errors import LlorchError
-from llorch.runtime.engines.base import CompletionRequest, CompletionStream
+from llorch.runtime.engines.base import CompletionRequest
+from llorch.runtime.engines.relay import RelayRequest
 from llorch.store.db import TaskRecord
+
+
+class Stoppable(Protocol):
+    def close(self) -> None:
+        """Drop the upstream request so the engine stops decoding; safe from another thread."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,9 @@ class Budget:
 class Task:
     id: str
     pool: str
-    request: CompletionRequest
+    # A native task's request, or a relayed OpenAI/Anthropic one (its frames are then `relay`
+    # frames of the engine's own bytes, `raw`, instead of `token` frames).
+    request: CompletionRequest | RelayRequest
     priority: str = "interactive"
     session_id: str | None = None
     correlation_id: str | None = None
@@ -80,7 +88,7 @@ class Task:
     frames: list[Frame] = field(default_factory=list)
     started_at: float | None = None
     ended_at: float | None = None
-    stream: CompletionStream | None = None
+    stream: Stoppable | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
     on_finish: Callable[[Task, dict[str, Any]], None] | None = None
     # The trace context of its admission (llorch.runtime.tracing): the parent of its later spans.

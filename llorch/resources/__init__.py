@@ -17,7 +17,7 @@ from llorch.resources.kinds import (
 from llorch.resources.meta import API_VERSION, ObjectMeta
 from llorch.resources.model import Builtin, Lifecycle, Model, ModelSource, ModelSpec
 from llorch.resources.policy import Policy, PolicySpec
-from llorch.resources.pool import Engine, Pool, PoolSpec
+from llorch.resources.pool import Engine, Pool, PoolSpec, Workload
 from llorch.resources.wire import ARTIFACT_KINDS, ArtifactKind
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "PoolSpec",
     "Resource",
     "ServerConfig",
+    "Workload",
     "api_path",
     "key_of",
     "kind_for",

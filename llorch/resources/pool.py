@@ -19,6 +19,15 @@ class Engine(StrEnum):
     TRITON = "triton"
 
 
+class Workload(StrEnum):
+    """What a pool's replicas compute: text (chat, completions, Responses, Messages), embedding
+    vectors, or rerank scores. llama.cpp starts a replica in the matching mode."""
+
+    COMPLETION = "completion"
+    EMBEDDING = "embedding"
+    RERANK = "rerank"
+
+
 def _pins_cover_count_schema(schema: dict[str, Any]) -> None:
     """`_pins_cover_count` in the generated JSON Schema, which cannot compare a count with a length:
     no pins, or a count of at most 1, or for some k a count of at most k and at least k pins."""
@@ -86,6 +95,11 @@ class CapabilityOverrides(Spec):
         default=None, ge=1, description="Cap on max_tokens; context when unset."
     )
     chat: bool | None = Field(default=None, description="Whether the model has a chat template worth using.")
+    openai_frontend: bool = Field(
+        default=False,
+        description="The engine answers OpenAI's HTTP API at its base URL (Triton's OpenAI-compatible "
+        "frontend): llorch relays the OpenAI endpoints to it. vLLM, TGI and llama.cpp always do.",
+    )
 
 
 def _pool_spec_schema(schema: dict[str, Any]) -> None:
@@ -131,6 +145,15 @@ class PoolSpec(Spec):
 
     model: DnsLabel = Field(description="Name of the Model this pool serves.")
     engine: Engine = Engine.LLAMACPP
+    workload: Workload = Field(
+        default=Workload.COMPLETION,
+        description="completion, embedding or rerank: which endpoints the pool serves.",
+    )
+    pooling: Literal["none", "mean", "cls", "last", "rank"] | None = Field(
+        default=None,
+        description="Embedding pools: how token vectors pool into one (llama.cpp --pooling); the "
+        "model's own default when unset.",
+    )
     replicas: int = Field(default=1, ge=0, le=64, description="A fixed count; exclusive with autoscale.")
     autoscale: Autoscale | None = None
     priority: int = Field(

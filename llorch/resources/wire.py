@@ -22,6 +22,11 @@ class Features(_Wire):
     chat: bool = False
     seed: bool = True
     determinism: str = Field(description="strict | best_effort: the bound Policy's default.")
+    structured_outputs: list[str] = Field(
+        default_factory=list,
+        description="The output constraints a task may carry here (json_schema, grammar): those the "
+        "pool's engine enforces; a task with another is refused.",
+    )
 
 
 class RateLimits(_Wire):
@@ -52,6 +57,14 @@ class PoolCapabilities(_Wire):
     idle: bool = Field(default=False, description="Scaled to zero: a task is admitted and starts a replica.")
     cold_start_ms: int | None = Field(default=None, description="What a task waits when the pool is idle.")
     supported_workloads: list[str]
+    workload: str = Field(
+        default="completion", description="The pool's workload: completion, embedding or rerank."
+    )
+    endpoints: list[str] = Field(
+        default_factory=list,
+        description="The OpenAI and Anthropic paths llorch relays to this pool's engine (under /v1; the "
+        "OpenAI ones also under /openai/v1).",
+    )
     features: Features
     rate_limits: RateLimits
     budgets: BudgetLimits

@@ -33,6 +33,32 @@ spec:
   model: m
 ---
 apiVersion: llorch.dev/v1
+kind: Pool
+metadata:
+  name: hf
+spec:
+  model: m
+  engine: tgi
+  endpoint: {url: "http://127.0.0.1:9"}
+---
+apiVersion: llorch.dev/v1
+kind: Pool
+metadata:
+  name: vectors
+spec:
+  model: m
+  workload: embedding
+---
+apiVersion: llorch.dev/v1
+kind: Pool
+metadata:
+  name: triton-openai
+spec:
+  model: m
+  engine: triton
+  capabilities: {openaiFrontend: true}
+---
+apiVersion: llorch.dev/v1
 kind: Policy
 metadata:
   name: interactive
@@ -71,12 +97,29 @@ def test_capabilities_follow_the_schema_and_the_bound_policy(api: Api) -> None:
     plain = pools["plain"]
     assert plain["policy"] is None and plain["rate_limits"]["queue_capacity"] == 64
     assert plain["max_tokens_out"] == plain["ctx_max"] == 2048
+    assert plain["features"]["structured_outputs"] == ["grammar", "json_schema"]
+    assert pools["hf"]["features"]["structured_outputs"] == ["json_schema"], "TGI has no GBNF"
+
+
+def test_capabilities_say_each_pools_workload_and_the_endpoints_its_engine_serves(api: Api) -> None:
+    pools = {p["pool"]: p for p in api.http.get(api.url + "/v1/capabilities").json()["pools"]}
+    assert pools["plain"]["workload"] == "completion" and pools["plain"]["endpoints"] == [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/responses",
+    ]
+    assert pools["vectors"]["workload"] == "embedding"
+    assert pools["vectors"]["supported_workloads"] == ["embedding"]
+    assert pools["vectors"]["endpoints"] == ["/v1/embeddings"]
+    assert pools["triton-openai"]["endpoints"] == ["/v1/chat/completions", "/v1/completions"]
 
 
 def test_replicasets_follow_the_schema(api: Api) -> None:
     body = api.http.get(api.url + "/v1/replicasets").json()
     jsonschema.validate(body, schema("replicasets"))
-    assert {r["id"] for r in body["replicasets"]} == {"chat", "plain"}
+    assert {r["id"] for r in body["replicasets"]} == {"chat", "plain", "vectors", "triton-openai", "hf"}
     assert all(r["load"] == 0.0 and r["slots_total"] == 0 for r in body["replicasets"])
 
 

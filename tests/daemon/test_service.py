@@ -34,6 +34,7 @@ def test_a_user_install_writes_the_unit_and_seeds_what_it_starts_with(tmp_path: 
     assert sorted(p.name for p in (config / "manifests").iterdir()) == [
         "model-demo.yaml",
         "policy-default.yaml",
+        "pool-demo-embed.yaml",
         "pool-demo.yaml",
     ]
     assert "systemctl --user daemon-reload && systemctl --user enable --now llorchd" in output

@@ -20,6 +20,7 @@ def apply_demo(llorchd: Llorchd) -> None:
     result = llorchd.ctl("apply", "-f", str(REPO / "manifests"))
     assert "pool/demo created" in result.stdout
     assert "model/tiny-llama created" in result.stdout
+    assert "pool/demo-embed created" in result.stdout
     wait_for("the demo pool to be Ready", lambda: llorchd.ready_replicas() == 1, timeout=60)
 
 

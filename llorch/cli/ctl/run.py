@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -30,6 +31,16 @@ from llorch.cli.render import runtime
 @click.option(
     "--model", "by_model", is_flag=True, help="POOL names a model; llorchd picks a pool serving it."
 )
+@click.option(
+    "--json-schema",
+    type=click.File("r"),
+    help="FILE holds a JSON Schema: the output is JSON valid against it (the engine constrains decoding).",
+)
+@click.option(
+    "--grammar",
+    type=click.File("r"),
+    help="FILE holds a GBNF grammar (llama.cpp's format) the output follows.",
+)
 @click.option("--no-stream-summary", is_flag=True, help="Print only the tokens.")
 @click.pass_obj
 def run(
@@ -44,6 +55,8 @@ def run(
     stop: tuple[str, ...],
     priority: str,
     by_model: bool,
+    json_schema: IO[str] | None,
+    grammar: IO[str] | None,
     no_stream_summary: bool,
 ) -> None:
     """Stream a completion of PROMPT from POOL.
@@ -62,6 +75,7 @@ def run(
     body |= {key: value for key, value in optional.items() if value is not None}
     if stop:
         body["stop"] = list(stop)
+    body |= _constraint(json_schema, grammar)
     with settings.client() as client:
         task_id, path = submit(client, body)
         try:
@@ -74,6 +88,19 @@ def run(
             raise click.exceptions.Exit(130) from None
     if not no_stream_summary:
         click.echo("\n" + runtime.run_summary(reply.end, reply.replica), err=True)
+
+
+def _constraint(json_schema: IO[str] | None, grammar: IO[str] | None) -> dict[str, Any]:
+    if json_schema is not None and grammar is not None:
+        raise click.UsageError("--json-schema and --grammar exclude each other")
+    if grammar is not None:
+        return {"grammar": grammar.read()}
+    if json_schema is None:
+        return {}
+    try:
+        return {"json_schema": json.load(json_schema)}
+    except json.JSONDecodeError as exc:
+        fail(f"--json-schema {json_schema.name} is not JSON: {exc}")
 
 
 class TaskFailed(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -90,6 +90,16 @@ class CompletionRequest:
     # takes this per request; vLLM, TGI and Triton decide prefix caching at launch.
     cache_prompt: bool = True
     messages: tuple[ChatTurn, ...] = ()
+    # What the output must be (native tasks, at most one): text valid against a JSON Schema, or
+    # text a GBNF grammar (llama.cpp's format) derives. Each adapter passes it under its engine's
+    # own name; admission refuses a constraint the pool's engine has no equivalent of.
+    json_schema: dict[str, Any] | None = None
+    grammar: str | None = None
+
+    def constraints(self) -> tuple[str, ...]:
+        """The output constraints set, by their task field names (`json_schema`, `grammar`)."""
+        chosen = {"json_schema": self.json_schema, "grammar": self.grammar}
+        return tuple(name for name, value in chosen.items() if value is not None)
 
     def sampling(self) -> dict[str, float | int]:
         """The sampling parameters the client set, under the names llama.cpp, vLLM and Triton's
@@ -130,6 +140,15 @@ class CompletionStream(Protocol):
 
 class EngineAdapter(Protocol):
     name: str
+    # The output constraints (CompletionRequest.constraints) the engine enforces itself.
+    structured_outputs: frozenset[str]
+    # Whether its OpenAI-shaped streams end with a usage chunk on `stream_options.include_usage`.
+    stream_usage: bool
+
+    def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
+        """The OpenAI and Anthropic paths (llorch.runtime.engines.relay) the engine serves for
+        the pool's workload, relayed to it as they are; empty when it speaks none of them."""
+        ...
 
     def launch(self, request: LaunchRequest) -> Launch: ...
 

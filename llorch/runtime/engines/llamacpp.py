@@ -11,6 +11,7 @@ import httpx
 import psutil
 from httpx_sse import ServerSentEvent
 
+from llorch.resources import PoolSpec, Workload
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import (
     CompletionRequest,
@@ -24,6 +25,15 @@ from llorch.runtime.engines.base import (
 from llorch.runtime.engines.openai_wire import chat_body
 from llorch.runtime.engines.openai_wire import parse_stream as parse_openai
 from llorch.runtime.engines.probe import answers_ok, gauge_max, json_of, json_text, positive_int
+from llorch.runtime.engines.relay import (
+    CHAT,
+    COMPLETIONS,
+    COUNT_TOKENS,
+    EMBEDDINGS,
+    MESSAGES,
+    RERANK,
+    RESPONSES,
+)
 from llorch.runtime.engines.sse import SseCompletion, decode, request_headers
 from llorch.runtime.errors import EngineError
 
@@ -54,8 +64,33 @@ def cpu_thread_args(engine_args: Sequence[str]) -> list[str]:
 _FINISH = {"eos": "stop", "word": "stop", "limit": "length", "none": "stop"}
 
 
+# What llama-server serves in each mode: its chat, completion, Responses and Anthropic Messages
+# endpoints share one text mode; --embeddings and --reranking each turn the server into that.
+_PATHS = {
+    Workload.COMPLETION: frozenset({CHAT, COMPLETIONS, RESPONSES, MESSAGES, COUNT_TOKENS}),
+    Workload.EMBEDDING: frozenset({EMBEDDINGS}),
+    Workload.RERANK: frozenset({RERANK}),
+}
+
+
+def workload_args(spec: PoolSpec) -> list[str]:
+    """--jinja: the model's own chat template (tool use included) instead of llama-server's
+    built-in guess; embedding pools pool as the spec says, or as the model's metadata does."""
+    if spec.workload is Workload.EMBEDDING:
+        return ["--embeddings", *(["--pooling", spec.pooling] if spec.pooling else [])]
+    if spec.workload is Workload.RERANK:
+        return ["--reranking"]
+    return ["--jinja"]
+
+
 class LlamaCpp:
     name = ENGINE
+    # /completion takes `json_schema` (the server derives a grammar from it) and `grammar` (GBNF).
+    structured_outputs = frozenset({"json_schema", "grammar"})
+    stream_usage = True
+
+    def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
+        return _PATHS[spec.workload]
 
     def launch(self, request: LaunchRequest) -> Launch:
         spec = request.spec
@@ -72,6 +107,7 @@ class LlamaCpp:
             "--metrics",
             "--slots",
             "--no-webui",
+            *workload_args(spec),
         ]  # fmt: skip
         gpus = request.gpus
         if not gpus.indexes:
@@ -139,7 +175,11 @@ class LlamaCpp:
         llama-server applies the model's own chat template from its GGUF."""
         if request.messages:
             url, parse = f"{upstream.base_url}/v1/chat/completions", _parse_chat
-            body = {**chat_body(upstream.model, request), "cache_prompt": request.cache_prompt}
+            body = {
+                **chat_body(upstream.model, request),
+                "cache_prompt": request.cache_prompt,
+                **_constraints(request),
+            }
         else:
             url, parse, body = f"{upstream.base_url}/completion", _parse, _completion_body(request)
         return SseCompletion(
@@ -160,10 +200,17 @@ def _completion_body(request: CompletionRequest) -> dict[str, Any]:
         "stream": True,
         "cache_prompt": request.cache_prompt,
         **request.sampling(),
+        **_constraints(request),
     }
     if request.stop:
         body["stop"] = request.stop
     return body
+
+
+def _constraints(request: CompletionRequest) -> dict[str, Any]:
+    """llama-server's own names, the same as the task's, on /completion and its chat endpoint."""
+    chosen = {"json_schema": request.json_schema, "grammar": request.grammar}
+    return {name: value for name, value in chosen.items() if value is not None}
 
 
 def _parse_chat(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:

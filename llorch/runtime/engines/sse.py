@@ -63,7 +63,7 @@ class SseCompletion:
         # another request may take it) between our look and the shutdown.
         with self._lock:
             if self._response is not None:
-                _drop(self._response)
+                drop_connection(self._response)
 
     def __iter__(self) -> Iterator[StreamEvent]:
         if self._closed.is_set():
@@ -118,7 +118,7 @@ class SseCompletion:
         )
 
 
-def _drop(response: httpx.Response) -> None:
+def drop_connection(response: httpx.Response) -> None:
     """Shut the socket down rather than only closing it: close() from another thread leaves a
     blocked recv() waiting, and the engine sees no FIN until that read returns. shutdown() wakes
     the reader with EOF and tells the engine at once, so it stops decoding for nobody."""

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from llorch.resources import PoolSpec, Workload
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import (
     CompletionRequest,
@@ -28,6 +29,7 @@ from llorch.runtime.engines.base import (
 )
 from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
+from llorch.runtime.engines.relay import CHAT, COMPLETIONS
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
 
@@ -39,6 +41,15 @@ _FINISH = {"length": "length", "eos_token": "stop", "stop_sequence": "stop"}
 
 class Tgi:
     name = ENGINE
+    # TGI's grammars are JSON Schema and regex (router/src/lib.rs, GrammarType): no GBNF.
+    structured_outputs = frozenset({"json_schema"})
+    # The Messages API (`router/src/server.rs`: /v1/chat/completions, /v1/completions) takes
+    # `stream_options.include_usage` and then ends the stream with a usage chunk (`chat.rs`).
+    stream_usage = True
+
+    def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
+        """Text generation only: TGI computes no embeddings or rerank scores (that is TEI)."""
+        return frozenset({CHAT, COMPLETIONS}) if spec.workload is Workload.COMPLETION else frozenset()
 
     def launch(self, request: LaunchRequest) -> Launch:
         spec = request.spec
@@ -125,6 +136,8 @@ def generate_body(request: CompletionRequest) -> dict[str, Any]:
     stops = text_stops(request)
     if stops:
         parameters["stop"] = stops
+    if request.json_schema is not None:
+        parameters["grammar"] = {"type": "json", "value": request.json_schema}
     return {"inputs": request.prompt, "parameters": parameters}
 
 

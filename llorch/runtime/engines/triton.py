@@ -5,8 +5,11 @@ Backend convention: Triton's **vLLM backend** (triton-inference-server/vllm_back
 TensorRT-LLM ensemble. The generate extension turns top-level request fields that name a model
 input into input tensors, so the request carries the backend's own inputs: `text_input`,
 `stream`, `exclude_input_in_output`, `sampling_parameters` (a JSON *string* of vLLM
-SamplingParams: max_tokens, seed, temperature, top_p, top_k, stop) and the `return_*` switches
-for the additional outputs `finish_reason`, `num_input_tokens`, `num_output_tokens` (vLLM backend
+SamplingParams: max_tokens, seed, temperature, top_p, top_k, stop, and a task's output
+constraint as `structured_outputs`, itself a JSON string the backend decodes into vLLM's
+StructuredOutputsParams from r25.11 on; older backends fail such a request, an unknown key
+failing the whole SamplingParams) and the `return_*` switches for the additional outputs
+`finish_reason`, `num_input_tokens`, `num_output_tokens` (vLLM backend
 r24.12 and later; on older backends they are ignored as unknown request parameters).
 
 Each event is `data: {"model_name", "model_version", "text_output", ...outputs}` where
@@ -32,6 +35,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from llorch.resources import PoolSpec, Workload
 from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import (
     CompletionRequest,
@@ -44,7 +48,9 @@ from llorch.runtime.engines.base import (
 )
 from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, json_text
+from llorch.runtime.engines.relay import CHAT, COMPLETIONS, EMBEDDINGS
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
+from llorch.runtime.engines.vllm import structured_outputs
 from llorch.runtime.errors import EngineError
 
 ENGINE = "triton"
@@ -54,8 +60,26 @@ _FINISH = {"length": "length", "stop": "stop", "abort": "stop"}
 _CONTEXT_ERRORS = ("maximum model length", "maximum context length", "is too long")
 
 
+# Triton's OpenAI-compatible frontend (server repo, python/openai/openai_frontend: routers
+# chat.py, completions.py, embeddings.py), which a pool names with capabilities.openaiFrontend.
+_FRONTEND_PATHS = {
+    Workload.COMPLETION: frozenset({CHAT, COMPLETIONS}),
+    Workload.EMBEDDING: frozenset({EMBEDDINGS}),
+    Workload.RERANK: frozenset[str](),
+}
+
+
 class Triton:
     name = ENGINE
+    # The vLLM backend's `structured_outputs` sampling parameter (r25.11 and later).
+    structured_outputs = frozenset({"json_schema", "grammar"})
+    # The frontend's streams end with a usage chunk on `stream_options.include_usage`
+    # (`engine/triton_engine.py`).
+    stream_usage = True
+
+    def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
+        """None on tritonserver's own KServe v2 HTTP; the frontend's where the pool says it runs one."""
+        return _FRONTEND_PATHS[spec.workload] if spec.capabilities.openai_frontend else frozenset()
 
     def launch(self, request: LaunchRequest) -> Launch:
         # gRPC and metrics are switched off rather than given ports: llorch talks HTTP only and
@@ -113,6 +137,10 @@ def generate_body(request: CompletionRequest) -> dict[str, Any]:
     stops = text_stops(request)
     if stops:
         sampling["stop"] = stops
+    constraints = structured_outputs(request)
+    if constraints:
+        # A JSON string inside the JSON string: the backend decodes it into StructuredOutputsParams.
+        sampling["structured_outputs"] = json.dumps(constraints, separators=(",", ":"))
     return {
         "text_input": request.prompt,
         "stream": True,

@@ -47,6 +47,7 @@ LLAMA_COMMON = [
     "--metrics",
     "--slots",
     "--no-webui",
+    "--jinja",  # a completion pool: the model's own chat template, tools included
 ]  # fmt: skip
 
 
@@ -216,3 +217,18 @@ def test_launch_is_a_pure_function_of_the_request(adapter: LlamaCpp | VLlm | Tgi
     # The pool controller recomputes the command to recognise a running worker after a restart.
     made = request(adapter.name, "engine", TWO_GPUS, gpus={"count": 2})
     assert adapter.launch(made) == adapter.launch(made)
+
+
+@pytest.mark.parametrize(
+    ("spec", "mode"),
+    [
+        ({"workload": "embedding"}, ["--embeddings"]),
+        ({"workload": "embedding", "pooling": "mean"}, ["--embeddings", "--pooling", "mean"]),
+        ({"workload": "rerank"}, ["--reranking"]),
+    ],
+)
+def test_llamacpp_starts_in_the_mode_of_the_pools_workload(spec: dict[str, str], mode: list[str]) -> None:
+    argv = LlamaCpp().launch(request("llamacpp", "llama-server", **spec)).argv
+    assert "--jinja" not in argv
+    at = argv.index("--no-webui") + 1
+    assert argv[at : at + len(mode)] == mode
