@@ -3,7 +3,13 @@ tests that drive the Falcon app in-process."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import falcon
+import waitress
 
 from llorch.api.auth.keys import KeyRing
 from llorch.api.auth.oidc import OidcVerifier
@@ -92,3 +98,21 @@ def close(ctx: AppContext) -> None:
     ctx.tasks.stop()
     ctx.audit.close()
     ctx.db.close()
+
+
+@contextlib.contextmanager
+def served(app: falcon.App, *, threads: int = 4) -> Iterator[str]:
+    """The app over real loopback HTTP, as llorchd serves it (waitress, lookahead 1 so a client
+    that leaves is seen); its base URL. On exit the handler threads finish before the sockets
+    close, as in llorchd's own stop: a thread answering under a closed socket fails."""
+    server = waitress.create_server(
+        app, host="127.0.0.1", port=0, threads=threads, channel_request_lookahead=1
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+    finally:
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        server.trigger.pull_trigger(server.close)  # type: ignore[union-attr]
+        thread.join(5)

@@ -4,20 +4,18 @@ and lets go of its thread when the client leaves."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import waitress
 
 from llorch.api.app import create_app
 from llorch.api.context import AppContext
 from llorch.resources.status import PoolStatus, ReplicaStatus
 from llorch.runtime import logfile
-from tests.api.appctx import app_context, close
+from tests.api.appctx import app_context, close, served
 
 POOL = """\
 apiVersion: llorch.dev/v1
@@ -54,16 +52,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
     ctx = app_context(tmp_path)
     (ctx.store.folder / "demo.yaml").write_text(POOL)
     ctx.store.load()
-    served = waitress.create_server(
-        create_app(ctx), host="127.0.0.1", port=0, threads=THREADS, channel_request_lookahead=1
-    )
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
     logs = tmp_path / "logs"
     logs.mkdir()
-    yield Server(f"http://127.0.0.1:{served.effective_port}", ctx, logs)  # type: ignore[union-attr]
-    served.trigger.pull_trigger(served.close)  # type: ignore[union-attr]
-    thread.join(5)
+    with served(create_app(ctx), threads=THREADS) as url:
+        yield Server(url, ctx, logs)
     close(ctx)
 
 
