@@ -18,7 +18,7 @@ from llorch.runtime.engines.vllm import VLlm
 from llorch.runtime.registry import Replica, ReplicaRegistry
 from llorch.store.db import StateDB
 from llorch.store.manifests import ManifestStore
-from tests.runtime.engines.replay import Reply, ReplayServer, fixture, json_reply, stream_reply
+from tests.runtime.engines.replay import ReplayServer, Reply, fixture, json_reply, stream_reply
 
 MANIFESTS = """\
 apiVersion: llorch.dev/v1
