@@ -209,6 +209,7 @@ def test_an_endpoint_the_pools_workload_or_engine_does_not_serve_is_refused(api:
     assert "none of the OpenAI or Anthropic endpoints" in error["message"], "no openaiFrontend"
     resp = api.http.post(api.url + "/v1/messages", json={"model": "embed", "max_tokens": 1, "messages": HI})
     assert "does not serve /v1/messages" in assert_anthropic_error(resp, 400, "invalid_request_error")
+    assert api.ctx.tasks.queue_depths() == {}, "nothing admitted"
 
 
 @pytest.mark.parametrize(
@@ -240,6 +241,7 @@ def test_a_body_that_is_not_a_json_object_is_400_in_the_clients_shape(api: Api, 
             assert_anthropic_error(resp, 400, "invalid_request_error")
         else:
             assert_openai_error(resp, 400, "invalid_request_error", "invalid_params")
+    assert api.ctx.tasks.queue_depths() == {}, "nothing admitted"
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", BASE + "/embeddings", "/v1/messages"])
