@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,8 @@ def _installed() -> tuple[str, str]:
             f"web UI tests skipped: {missing} not installed "
             "(`just system-deps`, or apt-get install chromium chromium-driver)"
         )
-        print(f"\n*** {reason} ***", file=sys.stderr)
+        # A warning as well as the skip: the warnings summary shows it without -rs.
+        warnings.warn(reason, stacklevel=1)
         pytest.skip(reason)
     return chromium, driver
 
