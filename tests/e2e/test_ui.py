@@ -148,8 +148,14 @@ def daemon(
 
 
 @pytest.fixture(scope="module")
-def page(daemon: Llorchd) -> Iterator[Page]:
-    chromium, chromedriver = _installed()
+def browser_binaries() -> tuple[str, str]:
+    """Chromium and chromedriver, or the module skipped before any llorchd is started."""
+    return _installed()
+
+
+@pytest.fixture(scope="module")
+def page(browser_binaries: tuple[str, str], daemon: Llorchd) -> Iterator[Page]:
+    chromium, chromedriver = browser_binaries
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tempfile.mkdtemp(prefix='llorch-chromium-')}"):
