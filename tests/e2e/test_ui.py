@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,8 @@ def _installed() -> tuple[str, str]:
             f"web UI tests skipped: {missing} not installed "
             "(`just system-deps`, or apt-get install chromium chromium-driver)"
         )
-        print(f"\n*** {reason} ***", file=sys.stderr)
+        # A warning as well as the skip: the warnings summary shows it without -rs.
+        warnings.warn(reason, stacklevel=1)
         pytest.skip(reason)
     return chromium, driver
 
@@ -147,8 +148,14 @@ def daemon(
 
 
 @pytest.fixture(scope="module")
-def page(daemon: Llorchd) -> Iterator[Page]:
-    chromium, chromedriver = _installed()
+def browser_binaries() -> tuple[str, str]:
+    """Chromium and chromedriver, or the module skipped before any llorchd is started."""
+    return _installed()
+
+
+@pytest.fixture(scope="module")
+def page(browser_binaries: tuple[str, str], daemon: Llorchd) -> Iterator[Page]:
+    chromium, chromedriver = browser_binaries
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tempfile.mkdtemp(prefix='llorch-chromium-')}"):

@@ -54,24 +54,39 @@ async function send() {
   status(`queued at ${admitted.queue_position} (task ${admitted.task_id})`, "queued");
   let tokens = 0;
   let ended = null;
-  await stream(admitted.streams.sse, (frame) => {
-    const data = JSON.parse(frame.data);
-    if (frame.event === "started") status(`running on ${data.replica ?? "a replica"} (task ${admitted.task_id})`, "running");
-    else if (frame.event === "token") {
-      // Follow the reply as it grows, unless the person scrolled up to read.
-      const atEnd = output.scrollHeight - output.scrollTop - output.clientHeight < 24;
-      text.appendData(data.t);
-      if (atEnd) output.scrollTop = output.scrollHeight;
-      tokens += 1;
+  // Tokens come faster than a screen refreshes: they are shown once per frame, so that a long
+  // reply does not lay the page out again for every token.
+  let pending = "";
+  let frame = null;
+  const show = () => {
+    frame = null;
+    // Follow the reply as it grows, unless the person scrolled up to read.
+    const atEnd = output.scrollHeight - output.scrollTop - output.clientHeight < 24;
+    text.appendData(pending);
+    pending = "";
+    if (atEnd) output.scrollTop = output.scrollHeight;
+    // A cancel on its way keeps saying so until the stream ends.
+    if ($("#playground-status").dataset.state === "running") {
       status(`streaming: ${tokens} tokens (task ${admitted.task_id})`, "running");
-    } else if (frame.event === "end") {
+    }
+  };
+  await stream(admitted.streams.sse, (event) => {
+    const data = JSON.parse(event.data);
+    if (event.event === "started") status(`running on ${data.replica ?? "a replica"} (task ${admitted.task_id})`, "running");
+    else if (event.event === "token") {
+      pending += data.t;
+      tokens += 1;
+      frame ??= requestAnimationFrame(show);
+    } else if (event.event === "end") {
       ended = [`done: ${data.tokens_out} tokens in ${data.decode_ms} ms (${data.finish_reason ?? "end"})`, "done"];
-    } else if (frame.event === "error") {
+    } else if (event.event === "error") {
       ended = data.code === "CANCELED"
         ? [`canceled after ${tokens} tokens`, "canceled"]
         : [`error: ${data.message} (${data.code})`, "error"];
     }
   });
+  if (frame !== null) cancelAnimationFrame(frame);
+  show();
   finish(...(ended ?? [`the stream closed after ${tokens} tokens`, "error"]));
 }
 
