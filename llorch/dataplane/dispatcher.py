@@ -267,7 +267,9 @@ class Dispatcher:
             if isinstance(event, Token):
                 steps, emitted = 1, task.emit("token", {"t": event.text, "i": index})
             elif event.raw:
-                steps, emitted = event.tokens, task.emit("relay", {"raw": event.raw.decode()})
+                # surrogateescape: whatever bytes the engine sent come back out the same.
+                raw = event.raw.decode("utf-8", "surrogateescape")
+                steps, emitted = event.tokens, task.emit("relay", {"raw": raw})
             else:
                 continue  # all it held was a usage chunk the client did not ask for
             if not emitted:

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from llorch.api.app import create_app
+from llorch.api.relay.shapes import Dialect, dialect_of
 from tests.api.appctx import app_context
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -62,7 +63,16 @@ def test_every_405_names_the_methods_the_route_serves(
             resp = client.simulate_request(method, concrete(template), headers={"X-Correlation-Id": "c-9"})
             where = f"{method} {template}"
             assert resp.status_code == 405, where
-            assert resp.json["code"] == "METHOD_NOT_ALLOWED" and resp.json["correlation_id"] == "c-9", where
+            assert resp.headers["X-Correlation-Id"] == "c-9", where
+            dialect = dialect_of(concrete(template))
+            if dialect is Dialect.OPENAI:
+                assert resp.json["error"]["code"] == "method_not_allowed", where
+            elif dialect is Dialect.ANTHROPIC:
+                assert resp.json["error"]["type"] == "invalid_request_error", where
+            else:
+                assert resp.json["code"] == "METHOD_NOT_ALLOWED" and resp.json["correlation_id"] == "c-9", (
+                    where
+                )
             allow = sorted(m.strip() for m in resp.headers.get("Allow", "").split(","))
             assert allow == expected, where
             checked += 1

@@ -37,6 +37,7 @@ def test_init_writes_a_folder_llorchd_can_serve(tmp_path: Path) -> None:
         "Model/tiny-llama",
         "Policy/default",
         "Pool/demo",
+        "Pool/demo-embed",
     ]
 
 

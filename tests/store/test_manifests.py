@@ -60,7 +60,7 @@ def store(tmp_path: Path) -> ManifestStore:
 
 def test_loads_the_repository_manifests() -> None:
     store = ManifestStore(REPO / "manifests")
-    assert store.load() == {"Model/tiny-llama", "Pool/demo", "Policy/default"}
+    assert store.load() == {"Model/tiny-llama", "Pool/demo", "Pool/demo-embed", "Policy/default"}
     assert store.errors() == []
 
 

@@ -50,6 +50,11 @@ def first_frames(task: Task, tasks: TaskService, gone: sse.ClientGone) -> list[F
         raise
 
 
+def raw_bytes(frame: Frame) -> bytes:
+    """A relay frame's engine bytes, exactly (the dispatcher decoded them with surrogateescape)."""
+    return str(frame.data["raw"]).encode("utf-8", "surrogateescape")
+
+
 def failure(dialect: Dialect, frame: Frame) -> tuple[int, dict[str, Any], LlorchError]:
     """A terminal frame that is no success: status, body in the client's shape, and the error."""
     data = frame.data
@@ -80,7 +85,7 @@ def relay_stream(
             for frame in frames:
                 after = frame.id
                 if frame.event == RELAY:
-                    out.append(frame.data["raw"].encode())
+                    out.append(raw_bytes(frame))
                 elif frame.event in ("end", "error"):
                     done = True
                     if not is_success(frame) and not frame.data.get("relayed"):
@@ -128,6 +133,6 @@ def respond_whole(resp: falcon.Response, dialect: Dialect, frames: list[Frame]) 
     last = frames[-1]
     if last.event == "end" and is_success(last):
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = b"".join(f.data["raw"].encode() for f in frames if f.event == RELAY)
+        resp.data = b"".join(raw_bytes(f) for f in frames if f.event == RELAY)
         return
     respond_failure(resp, dialect, last)

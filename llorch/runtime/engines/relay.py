@@ -15,16 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from llorch.resources.errors import ErrorCode
 from llorch.runtime.engines.base import Finished, Upstream
-from llorch.runtime.engines.sse import drop_connection, json_body, request_headers, status_error
+from llorch.runtime.engines.sse import HeldRequest, json_body, request_headers, status_error
 from llorch.runtime.engines.usage import UsageReader, is_usage_chunk
 from llorch.runtime.errors import EngineError
 
@@ -97,27 +95,21 @@ def upstream_error(status: int, text: str) -> dict[str, Any]:
     return {"message": text[:500] or f"status {status}"}
 
 
-class RelayStream:
+class RelayStream(HeldRequest):
     """One relayed request; iterate once. `close()` may be called from any thread."""
 
     def __init__(self, client: httpx.Client, upstream: Upstream, request: RelayRequest, engine: str) -> None:
-        self._client = client
+        super().__init__(client, engine)
         self._upstream = upstream
         self._request = request
-        self._engine = engine
-        self._response: httpx.Response | None = None
         # The connection's socket as soon as it is connected, before any response: an engine
         # answering a whole (non-streamed) request sends its headers only when it is done.
         self._socket: socket.socket | None = None
-        self._closed = threading.Event()
-        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._closed.set()
+        super().close()
         with self._lock:
-            if self._response is not None:
-                drop_connection(self._response)
-            elif self._socket is not None:
+            if self._response is None and self._socket is not None:
                 _shut(self._socket)
 
     def _trace(self, event: str, info: dict[str, Any]) -> None:
@@ -151,17 +143,10 @@ class RelayStream:
             timeout=_TIMEOUT,
             extensions={"trace": self._trace},
         )
+        response = self._send(sent)
+        if response is None:
+            return
         try:
-            response = self._client.send(sent, stream=True)
-        except httpx.HTTPError as exc:
-            if self._closed.is_set():
-                return
-            raise self._reset(f"unreachable: {exc}") from exc
-        with self._lock:
-            self._response = response
-        try:
-            if self._closed.is_set():
-                return
             if not response.is_success:
                 response.read()
                 raise RelayError(
@@ -177,9 +162,8 @@ class RelayStream:
             raise self._reset(f"stream broke: {exc}") from exc
         finally:
             with self._lock:
-                self._response = None
                 self._socket = None
-            response.close()
+            self._release(response)
 
     def _whole(self, response: httpx.Response) -> Iterator[RelayEvent]:
         raw = response.read()
@@ -231,11 +215,6 @@ class RelayStream:
             yield Chunk(pending, 0)
         if not self._closed.is_set():
             yield reader.finished()
-
-    def _reset(self, what: str) -> EngineError:
-        return EngineError(
-            ErrorCode.WORKER_RESET, f"{self._engine} {what}", retriable=True, engine=self._engine
-        )
 
 
 def _shut(sock: socket.socket) -> None:

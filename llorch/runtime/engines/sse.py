@@ -29,27 +29,13 @@ ErrorMapper = Callable[[int, str], EngineError]
 _TIMEOUT = httpx.Timeout(10.0, read=None)
 
 
-class SseCompletion:
-    """One streamed completion; iterate once. `close()` may be called from any thread."""
+class HeldRequest:
+    """A request to an engine whose response another thread may drop at any moment (`close()`),
+    so that the engine stops decoding for nobody."""
 
-    def __init__(
-        self,
-        client: httpx.Client,
-        url: str,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        *,
-        engine: str,
-        parse: Parser,
-        error: ErrorMapper,
-    ) -> None:
+    def __init__(self, client: httpx.Client, engine: str) -> None:
         self._client = client
-        self._url = url
-        self._body = body
-        self._headers = headers
         self._engine = engine
-        self._parse = parse
-        self._error = error
         self._response: httpx.Response | None = None
         self._closed = threading.Event()
         self._lock = threading.Lock()
@@ -65,23 +51,63 @@ class SseCompletion:
             if self._response is not None:
                 drop_connection(self._response)
 
+    def _send(self, request: httpx.Request) -> httpx.Response | None:
+        """The response, held for close(); None when closed before the engine answered."""
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            if self._closed.is_set():
+                return None
+            raise self._reset(f"unreachable: {exc}") from exc
+        with self._lock:
+            self._response = response
+        if self._closed.is_set():
+            self._release(response)
+            return None
+        return response
+
+    def _release(self, response: httpx.Response) -> None:
+        with self._lock:
+            self._response = None
+        response.close()
+
+    def _reset(self, what: str) -> EngineError:
+        return EngineError(
+            ErrorCode.WORKER_RESET, f"{self._engine} {what}", retriable=True, engine=self._engine
+        )
+
+
+class SseCompletion(HeldRequest):
+    """One streamed completion; iterate once. `close()` may be called from any thread."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        url: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        *,
+        engine: str,
+        parse: Parser,
+        error: ErrorMapper,
+    ) -> None:
+        super().__init__(client, engine)
+        self._url = url
+        self._body = body
+        self._headers = headers
+        self._parse = parse
+        self._error = error
+
     def __iter__(self) -> Iterator[StreamEvent]:
         if self._closed.is_set():
             return
         request = self._client.build_request(
             "POST", self._url, json=self._body, headers=self._headers, timeout=_TIMEOUT
         )
+        response = self._send(request)
+        if response is None:
+            return
         try:
-            response = self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            if self._closed.is_set():
-                return
-            raise self._reset(f"unreachable: {exc}") from exc
-        with self._lock:
-            self._response = response
-        try:
-            if self._closed.is_set():
-                return
             if response.status_code != 200:
                 response.read()
                 raise self._error(response.status_code, response.text)
@@ -96,9 +122,7 @@ class SseCompletion:
                 return
             raise
         finally:
-            with self._lock:
-                self._response = None
-            response.close()
+            self._release(response)
 
     def _relay(self, response: httpx.Response) -> Iterator[StreamEvent]:
         # The closed flag is checked before every event handed on: after close() the caller gets
@@ -111,11 +135,6 @@ class SseCompletion:
                 return
         if not self._closed.is_set():
             raise self._reset("ended the stream without its final chunk")
-
-    def _reset(self, what: str) -> EngineError:
-        return EngineError(
-            ErrorCode.WORKER_RESET, f"{self._engine} {what}", retriable=True, engine=self._engine
-        )
 
 
 def drop_connection(response: httpx.Response) -> None:
