@@ -151,6 +151,9 @@ def get(
     _warn(tables.manifest_warning(errors))
 
 
+WATCH_TYPES = ("ADDED", "MODIFIED", "DELETED")
+
+
 def _watch(client: Client, kind: str, wanted: list[str], output: str | None) -> None:
     """The table once, then a row per change from where the list left off; a dropped connection
     resumes from the last resource version seen. Ends with Ctrl-C."""
@@ -173,9 +176,6 @@ def _watch(client: Client, kind: str, wanted: list[str], output: str | None) -> 
         if wanted and values.name_of(obj) not in wanted:
             continue
         _watch_line(kind, change, output)
-
-
-WATCH_TYPES = ("ADDED", "MODIFIED", "DELETED")
 
 
 def _watch_line(kind: str, change: dict[str, Any], output: str | None) -> None:

@@ -47,7 +47,7 @@ class FakeLlorchd:
     streaming: threading.Event = field(default_factory=threading.Event)
     canceled: threading.Event = field(default_factory=threading.Event)
     watches: int = 0
-    """Watches opened so far: the first is cut after one change, the next resume from it."""
+    """Watches opened so far (see `_watch`)."""
 
     def last(self, method: str, prefix: str = "/") -> Seen:
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)][-1]
@@ -158,8 +158,12 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _watch(self, seen: Seen) -> None:
-            """The first watch sends one change and breaks off; the next must resume after it."""
+            """Each of the first two watches sends one change and breaks off (the next must resume
+            after it); a third is refused, which ends the watching command."""
             fake.watches += 1
+            if fake.watches > 2:
+                self._json(404, _error("NOT_FOUND", "no more watching"))
+                return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
@@ -169,8 +173,6 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
             change = {"type": "MODIFIED", "object": modified}
             self.wfile.write(b": watching\n\n" + _frame(version + 1, "MODIFIED", change))
             self.wfile.flush()
-            if fake.watches > 1:
-                fake.canceled.wait(10)
 
         def _object(self, plural: str, name: str) -> None:
             for item in LISTS[plural]["items"]:

@@ -155,3 +155,21 @@ def test_a_dropped_watch_resumes_after_the_last_version_seen(fake_llorchd: FakeL
     assert resumed == [("5", "llorchd ended the stream")]
     watches = [r.query for r in fake_llorchd.requests if r.query.get("watch")]
     assert [w.get("resourceVersion") for w in watches] == ["4", "5"]
+
+
+def test_get_watch_prints_the_table_once_then_a_row_per_change(fake_llorchd: FakeLlorchd) -> None:
+    result = ctl(fake_llorchd, "get", "pools", "demo", "-w")
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "MODEL", "ENGINE", "READY"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        ["demo", "tiny-llama", "llamacpp", "1/2"],
+        ["demo", "tiny-llama", "llamacpp", "1/2"],
+        ["demo", "tiny-llama", "llamacpp", "2/2"],
+    ], "the listed pool (not chat: only demo was named), then each change"
+    assert result.stderr.splitlines() == [
+        "watch: llorchd ended the stream; resuming from resourceVersion 1",
+        "watch: llorchd ended the stream; resuming from resourceVersion 2",
+        "error: no more watching (NOT_FOUND)",
+    ]
+    assert result.exit_code == 1
+    clean(result)
