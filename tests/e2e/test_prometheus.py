@@ -122,8 +122,12 @@ def test_every_dashboard_query_returns_series_from_a_real_prometheus(
     wait_for("Prometheus to scrape llorchd with the token", scraped, timeout=30)
     run_workload(observed.daemon)
     # Enough scrapes after the last task for every rate window to hold two samples of it.
-    last = prometheus.query("llorch_tokens_out_total")["data"]["result"]
-    assert last, "llorch's metrics are in Prometheus"
+    # The next scrape after the workload brings its counters; on a loaded machine it can lag.
+    wait_for(
+        "llorch's task counters in Prometheus",
+        lambda: prometheus.query("llorch_tokens_out_total")["data"]["result"],
+        timeout=30,
+    )
     wait_for(
         "a few more scrapes",
         lambda: len(prometheus.query("llorch_tokens_out_total[5s]")["data"]["result"][0]["values"]) >= 3,

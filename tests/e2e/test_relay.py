@@ -360,7 +360,8 @@ def client_cancels(daemon: Llorchd) -> float:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "tasks_canceled_total" and sample.labels == {"pool_id": "demo", "reason": "client"}
+        if sample.name == "llorch_tasks_canceled_total"
+        and sample.labels == {"pool_id": "demo", "reason": "client"}
     )
 
 

@@ -17,10 +17,18 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
 
 def apply_demo(llorchd: Llorchd) -> None:
+    """The embedded default as a user applies it: the whole folder (demo and demo-embed)."""
     result = llorchd.ctl("apply", "-f", str(REPO / "manifests"))
     assert "pool/demo created" in result.stdout
     assert "model/tiny-llama created" in result.stdout
     assert "pool/demo-embed created" in result.stdout
+    wait_for("the demo pool to be Ready", lambda: llorchd.ready_replicas() == 1, timeout=60)
+
+
+def apply_demo_pool(llorchd: Llorchd) -> None:
+    """The demo pool alone, for tests that count its engine processes."""
+    for name in ("model-demo.yaml", "pool-demo.yaml"):
+        llorchd.ctl("apply", "-f", str(REPO / "manifests" / name))
     wait_for("the demo pool to be Ready", lambda: llorchd.ready_replicas() == 1, timeout=60)
 
 
@@ -80,7 +88,7 @@ def test_scale_by_editing_the_file(llorchd: Llorchd) -> None:
 
 
 def test_a_killed_replica_comes_back(llorchd: Llorchd) -> None:
-    apply_demo(llorchd)
+    apply_demo_pool(llorchd)
     (victim,) = llorchd.engine_pids()
     os.kill(victim, signal.SIGKILL)
     wait_for("a new llama-server", lambda: llorchd.engine_pids() - {victim}, timeout=30)
@@ -95,7 +103,7 @@ def test_a_killed_replica_comes_back(llorchd: Llorchd) -> None:
 
 
 def test_a_broken_file_keeps_the_replicas_running(llorchd: Llorchd) -> None:
-    apply_demo(llorchd)
+    apply_demo_pool(llorchd)
     pids = llorchd.engine_pids()
     pool_file = llorchd.manifests / "pool-demo.yaml"
     good = pool_file.read_text()
@@ -126,7 +134,7 @@ def test_a_broken_file_keeps_the_replicas_running(llorchd: Llorchd) -> None:
 
 
 def test_apply_dry_run_diff_and_delete(llorchd: Llorchd, tmp_path: Path) -> None:
-    apply_demo(llorchd)
+    apply_demo_pool(llorchd)
     changed = tmp_path / "bigger.yaml"
     changed.write_text(
         (REPO / "manifests" / "pool-demo.yaml").read_text().replace("replicas: 1", "replicas: 2")
@@ -159,8 +167,9 @@ def test_stopping_llorchd_leaves_no_engine_running(
         daemon.ctl("apply", "-f", str(REPO / "manifests"))
         daemon.write_pool(replicas=2)
         wait_for("2 ready replicas", lambda: daemon.ready_replicas() == 2, timeout=60)
+        wait_for("demo-embed Ready", lambda: daemon.ready_replicas("demo-embed") == 1, timeout=60)
         pids = daemon.engine_pids()
-        assert len(pids) == 2
+        assert len(pids) == 3, "demo's two replicas and demo-embed's"
     finally:
         code = stop_llorchd(daemon)
     assert code == 0, daemon.logs()
