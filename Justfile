@@ -7,8 +7,32 @@ up *ARGS: provision
     exec .venv/bin/llorchd --log-format text {{ARGS}}
 
 # The whole test suite, real llama-server processes included
-test *ARGS: provision
+test *ARGS: system-deps provision
     {{py}} -m pytest {{ARGS}}
+
+# System packages tests drive for real (Chromium, Prometheus): apt-get installs them as root, else a
+# loud line and the tests that need one skip saying why
+system-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    updated=""
+    # ensure "BINARIES" "PACKAGES": the Debian packages that give those binaries, unless all are there.
+    ensure() {
+        local binary missing=""
+        for binary in $1; do command -v "$binary" >/dev/null || missing="$missing $binary"; done
+        [ -z "$missing" ] && return 0
+        if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+            echo "!!! system-deps: missing$missing; install $2 (as root: apt-get install $2)" >&2
+            return 0
+        fi
+        [ -n "$updated" ] || { apt-get update -qq || echo "!!! system-deps: apt-get update failed" >&2; updated=yes; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $2 \
+            || echo "!!! system-deps: apt-get could not install $2" >&2
+    }
+    # The web UI tests (tests/e2e/test_ui.py): Chromium and its WebDriver.
+    ensure "chromium chromedriver" "chromium chromium-driver"
+    # Prometheus server and promtool: tests/e2e/test_prometheus.py and the promtool lint of /metrics.
+    ensure "prometheus promtool" "prometheus"
 
 # Ruff, formatting, mypy --strict and the import contracts (.importlinter)
 lint: install

@@ -141,6 +141,15 @@ def test_the_wheel_serves_the_demo_pool_with_no_checkout(
     adopted = wait_for("the wheel's llorchd to adopt it", demo_replica, timeout=120)
     assert (adopted["pid"], adopted["adopted"]) == (first["pid"], True)
 
+    # The web UI comes from the wheel's package data, not from the checkout.
+    page = httpx.get(f"{url}/ui/", timeout=5)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), page.text
+    for name in ("app.js", "style.css"):
+        assert (
+            httpx.get(f"{url}/ui/{name}", timeout=5).content
+            == (REPO / "llorch/api/webui" / name).read_bytes()
+        )
+
     ctl = [str(venv / "bin" / "llorchctl"), "--server", url]
     pools = run(*ctl, "get", "pools", env=env, cwd=outside)
     assert pools.splitlines()[1].split()[:4] == ["demo", "tiny-llama", "llamacpp", "1/1"]

@@ -13,21 +13,27 @@ from llorch.api import (
     cache,
     capabilities,
     catalog,
+    gpus,
     jsonbody,
+    logs,
     objects,
     pool_actions,
     pool_purge,
+    queue,
     relay,
     sessions,
     tools,
+    ui,
 )
 from llorch.api.context import AppContext
 from llorch.api.diagnostics import DiagnosticsResource
 from llorch.api.health import HealthzResource
+from llorch.api.http_metrics import HttpMetrics
 from llorch.api.manifests import ManifestsResource
 from llorch.api.metrics import MetricsResource
 from llorch.api.middleware import Auth, BodyLimit, CorrelationId
 from llorch.api.tasks import TaskCancelResource, TaskEventsResource, TaskResource, TasksResource
+from llorch.api.tracing import TraceContext
 from llorch.api.version import VersionResource
 from llorch.resources import ServerConfig
 
@@ -46,6 +52,8 @@ def create_app(
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """`metrics`: the daemon's Prometheus registry, served at GET /metrics (no route without one)."""
     middleware: list[Any] = [CorrelationId(), body_limit(ctx.config), Auth(ctx.keys, ctx.oidc, ctx.audit)]
+    # First, so that they see every request, refused ones included.
+    middleware[:0] = [TraceContext(), *([HttpMetrics(metrics)] if metrics is not None else [])]
     app = falcon.App(middleware=middleware)
     json_handler = jsonbody.handler(ctx.config.server.max_json_depth)
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})
@@ -70,6 +78,10 @@ def create_app(
     artifacts.routes(ctx, app)
     tools.routes(ctx, app)
     audit.routes(ctx, app)
+    logs.routes(ctx, app)
+    queue.routes(ctx, app)
+    gpus.routes(ctx, app)
+    ui.routes(app)
     app.add_route("/v1/tasks", TasksResource(ctx))
     app.add_route("/v1/tasks/{task_id}", TaskResource(ctx))
     events = TaskEventsResource(ctx)

@@ -11,7 +11,7 @@ from llorch.api.context import AppContext
 from llorch.api.errors import RequestError
 from llorch.api.pool_actions import read_body
 from llorch.api.tasks import read_json
-from llorch.resources import ARTIFACT_KINDS, ArtifactKind, ServerConfig
+from llorch.resources import ARTIFACT_KINDS, ArtifactKind, ServerConfig, textdiff
 from llorch.resources.errors import ErrorCode
 from llorch.store.artifacts import DEFAULT_LIST_LIMIT, is_artifact_id
 
@@ -75,12 +75,20 @@ class ArtifactsResource:
         resp.media = {"items": [record.to_wire() for record in records]}
 
 
-def _not_an_id(value: str) -> RequestError:
+def _not_an_id(value: str, param: str = "artifact_id") -> RequestError:
     return RequestError(
         ErrorCode.INVALID_PARAMS,
         f"{value!r} is not an artifact id (64 lowercase hex characters, the sha256 of the content)",
-        param="artifact_id",
+        param=param,
     )
+
+
+def _checked(value: str, param: str = "artifact_id") -> str:
+    """`value`, once it is an artifact id. Checked before the store is asked: an id is never a
+    path of any other shape."""
+    if not is_artifact_id(value):
+        raise _not_an_id(value, param)
+    return value
 
 
 class ArtifactResource:
@@ -88,11 +96,49 @@ class ArtifactResource:
         self._ctx = ctx
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, artifact_id: str) -> None:
-        # Checked here, before the store is asked: an id is never a path of any other shape.
-        if not is_artifact_id(artifact_id):
-            raise _not_an_id(artifact_id)
-        record, content = self._ctx.artifacts.read(artifact_id)
+        record, content = self._ctx.artifacts.read(_checked(artifact_id))
         resp.media = record.to_wire() | {"content": content}
+
+
+class ArtifactLineageResource:
+    """What an artifact derives from and what derives from it, for walking a plan's revisions."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, artifact_id: str) -> None:
+        ancestors, children = self._ctx.artifacts.lineage(_checked(artifact_id))
+        resp.media = {
+            "id": artifact_id,
+            "ancestors": [record.to_wire() for record in ancestors],
+            "children": [record.to_wire() for record in children],
+        }
+
+
+class ArtifactDiffResource:
+    """The unified diff from `?base=` (by default the artifact's parent) to the artifact, as
+    `llorchctl artifact diff BASE ID` prints it."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, artifact_id: str) -> None:
+        new, new_text = self._ctx.artifacts.read(_checked(artifact_id))
+        base_id = req.get_param("base") or new.parent
+        if base_id is None:
+            raise RequestError(
+                ErrorCode.INVALID_PARAMS,
+                f"artifact {artifact_id} has no parent; name what to compare it with in ?base=",
+                param="base",
+            )
+        old, old_text = self._ctx.artifacts.read(_checked(base_id, "base"))
+        text = textdiff.unified(
+            old_text,
+            new_text,
+            from_label=f"a/{old.id[:12]} ({old.kind})",
+            to_label=f"b/{new.id[:12]} ({new.kind})",
+        )
+        resp.media = {"base": old.id, "id": new.id, "same": not text, "diff": text}
 
 
 def not_an_artifact(req: falcon.Request, resp: falcon.Response, **_: str) -> None:
@@ -125,5 +171,7 @@ class ArtifactRetentionResource:
 def routes(ctx: AppContext, app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.add_route("/v1/artifacts", ArtifactsResource(ctx))
     app.add_route("/v1/artifacts/{artifact_id}", ArtifactResource(ctx))
+    app.add_route("/v1/artifacts/{artifact_id}/lineage", ArtifactLineageResource(ctx))
+    app.add_route("/v1/artifacts/{artifact_id}/diff", ArtifactDiffResource(ctx))
     app.add_sink(not_an_artifact, prefix="/v1/artifacts/")
     app.add_route("/v1/retention/artifacts", ArtifactRetentionResource(ctx))

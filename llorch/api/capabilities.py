@@ -66,6 +66,7 @@ def pool_capabilities(ctx: AppContext, pool: Pool) -> PoolCapabilities:
         features=Features(
             chat=bool(overrides.chat),
             determinism=policy.spec.determinism.default if policy is not None else "best_effort",
+            structured_outputs=sorted(adapter_for(pool.spec.engine.value).structured_outputs),
         ),
         rate_limits=(
             RateLimits(

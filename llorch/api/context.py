@@ -11,6 +11,7 @@ from llorch.dataplane.service import TaskService
 from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
 from llorch.resources.diagnostics import Caller, Diagnostics
+from llorch.runtime.gpus import GpuInventory
 from llorch.runtime.registry import ReplicaRegistry
 from llorch.store.artifacts import ArtifactStore
 from llorch.store.audit import AuditLog
@@ -35,4 +36,6 @@ class AppContext:
     changed: Callable[[set[str]], None]
     # The machine as llorchctl doctor checks it (llorch.daemon.diagnostics): the API spawns nothing.
     diagnostics: Callable[[Caller], Diagnostics]
+    # The GPUs as NVML sees them now (GET /v1/gpus); reading them spawns nothing.
+    inventory: GpuInventory
     oidc: OidcVerifier | None = None

@@ -14,6 +14,7 @@ from llorch.api.auth.keys import KeyRing, identity
 from llorch.api.auth.oidc import OidcVerifier, TokenRejected, looks_like_jwt
 from llorch.api.auth.scopes import ANONYMOUS, Principal, required_scope
 from llorch.api.errors import RequestError
+from llorch.api.ui import is_ui_path
 from llorch.dataplane.logcontext import correlation_id
 from llorch.dataplane.redact import redact_builtin
 from llorch.resources.errors import ErrorCode
@@ -27,6 +28,7 @@ log = logging.getLogger("llorch.api")
 # version a client checks first (`llorchctl version`, `doctor`), as Kubernetes' /version does.
 OPEN_PATHS = frozenset({"/healthz", "/version"})
 _CHALLENGE = 'Bearer realm="llorch"'
+_UI_VISITOR = Principal("anonymous", frozenset())
 
 
 class CorrelationId:
@@ -76,6 +78,11 @@ class Auth:
         self._audit = audit
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if is_ui_path(req.path) and (self._keys or self._oidc is not None):
+            # The web UI's files hold no data (the page sends the token to the API itself):
+            # anyone may load them, and holds no scope by it.
+            self._act(req, _UI_VISITOR)
+            return
         if req.path in OPEN_PATHS or (not self._keys and self._oidc is None):
             self._act(req, ANONYMOUS)
             return

@@ -6,7 +6,8 @@ import copy
 from typing import Annotated, Any, Literal, Protocol
 
 import falcon
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llorch.api import sse
 from llorch.api.context import AppContext
@@ -78,6 +79,7 @@ def _task_request_rules(schema: dict[str, Any]) -> None:
             "then": {"anyOf": [_given("pool", _STRING), _placement(pin_pool_id=_STRING)]},
         },
         {"if": _given("determinism", {"const": "strict"}), "then": _given("seed", {"type": "integer"})},
+        {"not": {"allOf": [_given("json_schema", {"type": "object"}), _given("grammar", _STRING)]}},
     ]
 
 
@@ -128,6 +130,29 @@ class TaskRequest(BaseModel):
     determinism: Literal["strict", "best_effort"] | None = None
     placement: PlacementBody | None = None
     stream: bool = Field(default=False, description="Answer with the SSE stream itself: one round trip.")
+    json_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="The output is JSON valid against this JSON Schema: the engine constrains decoding "
+        "(llama.cpp json_schema, vLLM and Triton structured_outputs, TGI grammar). A schema that is "
+        "not one is refused.",
+    )
+    grammar: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The output derives from this GBNF grammar (llama.cpp's format; vLLM and Triton's "
+        "vLLM backend read it too). Not with json_schema; refused on TGI, which has no equivalent.",
+    )
+
+    @field_validator("json_schema")
+    @classmethod
+    def _is_a_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            try:
+                jsonschema.validators.validator_for(schema).check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                where = "/".join(str(part) for part in exc.path) or "the top level"
+                raise ValueError(f"json_schema is not a valid JSON Schema at {where}: {exc.message}") from exc
+        return schema
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskRequest:
@@ -141,6 +166,8 @@ class TaskRequest(BaseModel):
             raise ValueError("give a pool, a model_ref or placement.pin_pool_id")
         if self.ctx is not None and self.max_tokens > self.ctx:
             raise ValueError(f"max_tokens {self.max_tokens} does not fit in ctx {self.ctx}")
+        if self.json_schema is not None and self.grammar is not None:
+            raise ValueError("give json_schema or grammar, not both")
         if self.sampler_profile_version not in (None, SAMPLER_PROFILE_VERSION):
             raise ValueError(
                 f"sampler profile {self.sampler_profile_version!r} is unknown; llorch speaks "
@@ -188,6 +215,8 @@ def completion_request(
     max_tokens: int,
     stop: list[str],
     cache_prompt: bool = True,
+    json_schema: dict[str, Any] | None = None,
+    grammar: str | None = None,
 ) -> CompletionRequest:
     """The engine request a front door's body becomes, the request's correlation id carried along."""
     return CompletionRequest(
@@ -200,6 +229,8 @@ def completion_request(
         stop=stop,
         correlation_id=req.context.get("correlation_id"),
         cache_prompt=cache_prompt,
+        json_schema=json_schema,
+        grammar=grammar,
     )
 
 
@@ -226,6 +257,8 @@ class TasksResource:
             max_tokens=body.max_tokens,
             stop=body.stop,
             cache_prompt=body.kv_hint != "cold",
+            json_schema=body.json_schema,
+            grammar=body.grammar,
         )
         admitted = self._ctx.tasks.submit(
             request,

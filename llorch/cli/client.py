@@ -8,7 +8,9 @@ anything else non-2xx), `Unreachable` when no answer came at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -43,6 +45,8 @@ class ApiError(Exception):
     details: list[Detail] = field(default_factory=list)
     retry_after_s: float | None = None
     correlation_id: str | None = None
+    policy_label: str | None = None
+    """The Policy and its rules behind a refusal (`Policy/default: sessions.maxTurns`)."""
 
     def __str__(self) -> str:
         return f"{self.message} ({self.code})"
@@ -56,6 +60,20 @@ class Unreachable(Exception):
 class Frame:
     event: str
     data: dict[str, Any]
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class LogStream:
+    """A replica's log as llorchd sends it: which replica it chose, of which, and the bytes."""
+
+    replica: str
+    replicas: list[str]
+    chunks: Iterator[bytes]
+
+
+# A dropped watch is opened again after this long, doubling up to the cap, as client-go backs off.
+RESUME_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0)
 
 
 def normalize_url(server: str) -> str:
@@ -182,6 +200,101 @@ class Client:
         params = {"since": since, "decision": decision, "actor": actor, "limit": limit}
         return self._json("GET", "/v1/audit", params={k: v for k, v in params.items() if v is not None})
 
+    # -- what happens: events, watches, logs, the queue --------------------------------------------
+
+    def all_events(self, *, objects: list[str], limit: int | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"object": objects} if objects else {}
+        if limit is not None:
+            params["limit"] = limit
+        return self._json("GET", "/v1/events", params=params)
+
+    def watch(
+        self,
+        path: str,
+        params: dict[str, Any],
+        *,
+        since: str | None,
+        on_resume: Callable[[str | None, str], None],
+    ) -> Iterator[Frame]:
+        """The watch of `path` (`?watch=true`) from resource version `since`, frame by frame, for as
+        long as the caller iterates. A stream that breaks or ends is opened again from the last
+        version seen (so nothing is missed or repeated); `on_resume(version, why)` hears of each."""
+        version = since
+        connected = False
+        failures = 0
+        read = max(self.timeout, STREAM_SILENCE_SECONDS)
+        while True:
+            query = {**params, "watch": "true"} | ({"resourceVersion": version} if version else {})
+            try:
+                with connect_sse(
+                    self._http, "GET", path, params=query, timeout=httpx.Timeout(self.timeout, read=read)
+                ) as source:
+                    if source.response.status_code >= 400:
+                        source.response.read()
+                        raise _api_error(source.response)
+                    connected = True
+                    failures = 0
+                    for sse in source.iter_sse():
+                        if sse.id:
+                            version = sse.id
+                        yield Frame(sse.event or "message", _frame_data(sse.data), sse.id or None)
+                why = "llorchd ended the stream"
+            except SSEError as exc:
+                raise Unreachable(
+                    f"llorchd at {self.server} did not answer with an event stream: {exc}"
+                ) from exc
+            except httpx.TimeoutException:
+                if not connected:
+                    raise Unreachable(
+                        f"llorchd at {self.server} did not answer within {self.timeout:g}s"
+                    ) from None
+                why = f"llorchd sent nothing for {read:g}s"
+            except httpx.TransportError as exc:
+                if not connected:
+                    raise Unreachable(_transport_message(self.server, exc)) from exc
+                why = f"the connection broke: {exc or type(exc).__name__}"
+            on_resume(version, why)
+            time.sleep(RESUME_BACKOFF_SECONDS[min(failures, len(RESUME_BACKOFF_SECONDS) - 1)])
+            failures += 1
+
+    @contextmanager
+    def logs(self, pool: str, *, replica: str | None, tail: int | None, follow: bool) -> Iterator[LogStream]:
+        """The replica's log; with `follow`, an answer that stays open for what comes next."""
+        params: dict[str, Any] = {"follow": _flag(follow)}
+        if replica is not None:
+            params["replica"] = replica
+        if tail is not None:
+            params["tail"] = tail
+        # A follow waits for output as long as the user does.
+        timeout = httpx.Timeout(self.timeout, read=None if follow else self.timeout)
+        try:
+            with self._http.stream(
+                "GET", f"/v1/pools/{pool}/logs", params=params, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _api_error(response)
+                replicas = [r for r in response.headers.get("X-Llorch-Replicas", "").split(",") if r]
+                yield LogStream(
+                    response.headers.get("X-Llorch-Replica", replica or ""), replicas, response.iter_bytes()
+                )
+        except httpx.TimeoutException as exc:
+            raise Unreachable(f"llorchd at {self.server} did not answer within {self.timeout:g}s") from exc
+        except httpx.TransportError as exc:
+            raise Unreachable(_transport_message(self.server, exc)) from exc
+
+    def queue(self, pool: str | None) -> dict[str, Any]:
+        return self._json("GET", "/v1/queue", params={"pool": pool} if pool else {})
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def open_session(self, pool: str, session_id: str | None) -> dict[str, Any]:
+        body = {"pool": pool} | ({"session_id": session_id} if session_id else {})
+        return self._json("POST", "/v1/sessions", json=body)
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/sessions/{session_id}")
+
     # -- tasks --------------------------------------------------------------------------------------
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +313,7 @@ class Client:
                     source.response.read()
                     raise _api_error(source.response)
                 for sse in source.iter_sse():
-                    yield Frame(sse.event or "message", _frame_data(sse.data))
+                    yield Frame(sse.event or "message", _frame_data(sse.data), sse.id or None)
         except SSEError as exc:
             raise Unreachable(f"llorchd at {self.server} did not answer with an event stream: {exc}") from exc
         except httpx.TimeoutException as exc:
@@ -271,6 +384,7 @@ def _api_error(response: httpx.Response) -> ApiError:
         details=[_detail(d) for d in body.get("details") or [] if isinstance(d, dict)],
         retry_after_s=_retry_after(response, body),
         correlation_id=body.get("correlation_id") or response.headers.get("X-Correlation-Id"),
+        policy_label=body.get("policy_label") if isinstance(body.get("policy_label"), str) else None,
     )
 
 

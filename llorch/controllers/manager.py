@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from llorch.controllers.workqueue import WorkQueue
 from llorch.resources.errors import LlorchError
+from llorch.runtime import tracing
 
 log = logging.getLogger("llorch.controllers")
 
@@ -35,6 +37,17 @@ class Controller(Protocol):
         ...
 
 
+class ReconcileMetrics(Protocol):
+    def reconciled(self, controller: str, seconds: float, result: str) -> None:
+        """One reconcile of `controller` took `seconds`; result success|error|requeue_after."""
+        ...
+
+
+class _Unmeasured:
+    def reconciled(self, controller: str, seconds: float, result: str) -> None:
+        pass
+
+
 class Manager:
     def __init__(
         self,
@@ -44,7 +57,9 @@ class Manager:
         desired_keys: Iterable[str] | None = None,
         resync_seconds: float = 30.0,
         workers: int = 2,
+        metrics: ReconcileMetrics | None = None,
     ) -> None:
+        self._metrics = metrics if metrics is not None else _Unmeasured()
         self._controllers = {c.kind: c for c in controllers}
         self._queue = queue
         self._resync_seconds = resync_seconds
@@ -123,9 +138,23 @@ class Manager:
         controller = self._controllers.get(kind)
         if controller is None:
             return
+        started = time.monotonic()
+        attributes = {
+            tracing.CONTROLLER: kind,
+            tracing.KEY: key,
+            tracing.POOL: name if kind == "Pool" else None,
+        }
+        # Each reconcile is a trace of its own: what woke it (a file, a resync) is not a request.
+        with tracing.span(f"reconcile {kind}", attributes, parent=tracing.ROOT) as span:
+            outcome = self._run(controller, key, name, span)
+        self._metrics.reconciled(kind, time.monotonic() - started, outcome)
+
+    def _run(self, controller: Controller, key: str, name: str, span: tracing.SpanHandle) -> str:
+        """Reconcile once and requeue as the result asks; success|error|requeue_after."""
         try:
             result = controller.reconcile(name)
         except LlorchError as exc:
+            span.fail(f"{exc.code}: {exc.message}")
             if exc.retriable:
                 delay = self._queue.add_rate_limited(key)
                 log.warning("reconcile %s failed: %s; retrying in %.1fs", key, exc.message, delay)
@@ -135,13 +164,16 @@ class Manager:
                 with self._lock:
                     self._terminal.add(key)
                 log.error("reconcile %s failed for good: %s; waiting for a change", key, exc.message)
-            return
-        except Exception:
+            return "error"
+        except Exception as exc:
+            span.fail(f"{type(exc).__name__}: {exc}")
             delay = self._queue.add_rate_limited(key)
             log.exception("reconcile %s failed; retrying in %.1fs", key, delay)
-            return
+            return "error"
         with self._lock:
             self._terminal.discard(key)
         self._queue.forget(key)
-        if result.requeue_after is not None:
-            self._queue.add_after(key, result.requeue_after)
+        if result.requeue_after is None:
+            return "success"
+        self._queue.add_after(key, result.requeue_after)
+        return "requeue_after"

@@ -7,8 +7,37 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["WorkQueue"]
+__all__ = ["QueueMetrics", "WorkQueue"]
+
+
+class QueueMetrics(Protocol):
+    """What a queue reports, with client-go's workqueue meanings: an add is a key that was not
+    waiting yet; queue time runs from that add to `get`, work time from `get` to `done`."""
+
+    def added(self) -> None: ...
+
+    def retried(self) -> None: ...
+
+    def waited(self, seconds: float) -> None: ...
+
+    def worked(self, seconds: float) -> None: ...
+
+
+class _Unmeasured:
+    def added(self) -> None:
+        pass
+
+    def retried(self) -> None:
+        pass
+
+    def waited(self, seconds: float) -> None:
+        pass
+
+    def worked(self, seconds: float) -> None:
+        pass
+
 
 # 2.0**1000 is still a finite float, so base * 2.0**exp can at worst overflow to inf (which min()
 # then caps); 2.0**1024 and up would raise OverflowError.
@@ -54,6 +83,7 @@ class WorkQueue:
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        metrics: QueueMetrics | None = None,
     ) -> None:
         if backoff_base <= 0:
             raise ValueError(f"backoff_base must be positive, got {backoff_base}")
@@ -75,6 +105,10 @@ class WorkQueue:
         self._seq = 0
         self._failures: dict[str, int] = {}
         self._shutting_down = False
+        self._metrics = metrics if metrics is not None else _Unmeasured()
+        # clock() when each waiting key was added, and when each processing key was handed out.
+        self._added_at: dict[str, float] = {}
+        self._started_at: dict[str, float] = {}
 
     # -- adding -------------------------------------------------------------------------------
 
@@ -98,6 +132,7 @@ class WorkQueue:
             exponent = min(failures, _MAX_BACKOFF_EXPONENT)
             delay = min(self._backoff_base * 2.0**exponent, self._backoff_max)
             self._failures[key] = failures + 1
+            self._metrics.retried()
             self._add_after_locked(key, delay)
             return delay
 
@@ -131,6 +166,9 @@ class WorkQueue:
                     key = self._queue.popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
+                    now = self._clock()
+                    self._metrics.waited(now - self._added_at.pop(key, now))
+                    self._started_at[key] = now
                     return key
                 wait: float | None = None
                 if give_up_at is not None:
@@ -153,6 +191,8 @@ class WorkQueue:
             if key not in self._processing:
                 return
             self._processing.remove(key)
+            now = self._clock()
+            self._metrics.worked(now - self._started_at.pop(key, now))
             if key in self._dirty and not self._shutting_down:
                 self._queue.append(key)
                 self._cond.notify()
@@ -175,6 +215,8 @@ class WorkQueue:
         if key in self._dirty:
             return
         self._dirty.add(key)
+        self._metrics.added()
+        self._added_at.setdefault(key, self._clock())
         if key in self._processing:
             # done() re-queues it; queueing now would let a second worker take it concurrently.
             return

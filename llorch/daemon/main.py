@@ -3,6 +3,7 @@ llorch.daemon.wiring, the other commands in their own modules."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from llorch.daemon.wiring import DETACHED_EXIT_STATUS, Daemon, Shutdown, install
 from llorch.resources import ServerConfig
 from llorch.resources.meta import API_VERSION
 from llorch.resources.version import package_version
+from llorch.runtime import tracing
 from llorch.runtime.errors import ProvisionError
 
 DEFAULT_CONFIG = Path("llorch.yaml")
@@ -65,6 +67,15 @@ def main(
     if ctx.invoked_subcommand is not None:
         return
     logs.setup(log_level, json_lines=log_format == "json")
+    try:
+        exporters = tracing.configure()
+    except ValueError as exc:
+        click.echo(f"llorchd: {exc}", err=True)
+        sys.exit(2)
+    if exporters is not None:
+        logging.getLogger("llorch.daemon").info(
+            "OpenTelemetry traces go to %s (OTEL_TRACES_EXPORTER)", exporters
+        )
     if config_path is None and DEFAULT_CONFIG.is_file():
         config_path = DEFAULT_CONFIG
     try:

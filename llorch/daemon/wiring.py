@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import prometheus_client
 from waitress import wasyncore
 from waitress.server import MultiSocketServer
 
@@ -20,6 +21,7 @@ from llorch.api.auth.oidc import OidcVerifier
 from llorch.api.context import AppContext
 from llorch.controllers.housekeeping import Housekeeping
 from llorch.controllers.manager import Manager
+from llorch.controllers.metrics import ControlMetrics
 from llorch.controllers.model import ModelController
 from llorch.controllers.pool import PoolController
 from llorch.controllers.workqueue import WorkQueue
@@ -92,7 +94,12 @@ class Daemon:
         self.store = ManifestStore(self.manifests)
         self.registry = ReplicaRegistry()
         self.inventory = inventory if inventory is not None else detect()
-        self.metrics = Metrics(inventory=self.inventory)
+        # Prometheus reads a counter's start from its first sample; `_created` series would only
+        # double every family (and contracts/metrics.yaml).
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.metrics = Metrics(inventory=self.inventory, process=True)
+        control_metrics = ControlMetrics(self.metrics.registry)
+        queue_metrics = control_metrics.queue("reconcile")
         # Tool calls wait on other hosts: half the control threads at most, so control calls answer.
         self.tools = HttpTools(
             self.store, self.audit, OutboundClient(), max_in_flight=max(1, config.server.control_threads // 2)
@@ -101,7 +108,9 @@ class Daemon:
         self.queue = WorkQueue(
             backoff_base=reconcile.error_backoff.initial_seconds,
             backoff_max=reconcile.error_backoff.max_seconds,
+            metrics=queue_metrics,
         )
+        queue_metrics.watch_depth(self.queue.__len__)
         self.tasks = TaskService(
             store=self.store,
             db=self.db,
@@ -141,6 +150,7 @@ class Daemon:
             desired_keys=self.store.keys(),
             resync_seconds=reconcile.resync_seconds,
             workers=reconcile.workers,
+            metrics=control_metrics,
         )
         self.housekeeping = Housekeeping(
             store=self.store,
@@ -234,6 +244,7 @@ class Daemon:
                     folders={"state": self.state, "cache": self.cache},
                     engine_binary=self._engine_binary,
                 ),
+                inventory=self.inventory,
             ),
             metrics=self.metrics.registry,
         )

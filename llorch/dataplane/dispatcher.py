@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 import httpx
 
+from llorch.dataplane import spans
 from llorch.dataplane.admission import AdmissionQueue
 from llorch.dataplane.errors import DataplaneError
 from llorch.dataplane.estimates import DecodeSample, ServiceTimes
@@ -16,6 +17,7 @@ from llorch.dataplane.logcontext import correlation_id
 from llorch.dataplane.metrics import Metrics
 from llorch.dataplane.tasks import Task
 from llorch.resources.errors import ErrorCode, LlorchError
+from llorch.runtime import tracing
 from llorch.runtime.engines.base import CompletionStream, Finished, StreamEvent, Token
 from llorch.runtime.engines.relay import RelayEvent, RelayRequest, RelayStream
 from llorch.runtime.registry import Lease, Replica, ReplicaRegistry
@@ -51,11 +53,16 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
-        self._http = httpx.Client(limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+        self._http = httpx.Client(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+            # Engine requests carry the task's trace context (W3C traceparent) on to the engine.
+            event_hooks=tracing.httpx_hooks(),
+        )
         # Whole (non-streamed) relayed requests, each on a connection of its own: until the engine
         # answers there is no response to drop, only the socket (llorch.runtime.engines.relay).
         self._whole_http = httpx.Client(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0)
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+            event_hooks=tracing.httpx_hooks(),
         )
         self._running: dict[threading.Thread, Task] = {}
         self._running_lock = threading.Lock()
@@ -156,8 +163,17 @@ class Dispatcher:
         correlation_id.set(task.correlation_id)
         started = time.monotonic()
         sample: DecodeSample | None = None
+        attributes = spans.task_attributes(task, lease.replica)
+        parent = task.trace_context
+        tracing.start_span(
+            "llorch.queue_wait", attributes, parent=parent, start_seconds=task.created_at
+        ).end()
+        dispatch = tracing.start_span("llorch.dispatch", attributes, parent=parent)
+        token = tracing.attach(dispatch.context)
         try:
-            sample = self._stream(task, lease.replica, started)
+            with tracing.span("llorch.engine_request", attributes, kind="client") as engine:
+                sample = self._stream(task, lease.replica, started)
+                spans.stream_end(engine, task)
         except LlorchError as exc:
             task.fail("failed", exc)
         except Exception as exc:
@@ -179,6 +195,9 @@ class Dispatcher:
             self._on_finished(task)
             with self._running_lock:
                 self._running.pop(threading.current_thread(), None)
+            spans.stream_end(dispatch, task)
+            tracing.detach(token)
+            dispatch.end()
 
     def _settle(self, lease: Lease) -> None:
         """Hold the slot until the engine says it stopped decoding.

@@ -10,7 +10,9 @@ Two kinds of series, kept apart on purpose:
 
 Every label value is bounded: pool, replica, model and GPU names, error codes, enums. Never a task
 or session id. Each `Metrics` owns a fresh `CollectorRegistry` (never the process-wide default), so
-tests and several daemons in one process do not collide.
+tests and several daemons in one process do not collide; the daemon's also carries prometheus_client's
+process, platform and GC collectors. Names follow Prometheus' conventions (the `llorch_` namespace,
+base units, `_total` only on counters); contracts/metrics.yaml lists every family.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Concatenate, ParamSpec, Protocol, TypeVar, get_args
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import httpx
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -31,19 +42,17 @@ from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
 from llorch.resources.model import Lifecycle
 from llorch.resources.status import ReplicaPhase
+from llorch.resources.version import package_version
 from llorch.runtime.gpus import GpuInventory
-from llorch.runtime.registry import ReplicaRegistry
+from llorch.runtime.registry import Replica, ReplicaRegistry
 from llorch.store.manifests import ManifestStore
 
 log = logging.getLogger("llorch.dataplane")
 
-# Milliseconds. First token: 1 ms (warm cache, empty queue) to a minute (deep queue, cold load).
-FIRST_TOKEN_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000)
+# Seconds. First token: a millisecond (warm cache, empty queue) to a minute (deep queue, cold load).
+FIRST_TOKEN_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 # Decode of a whole answer runs longer than a first token; up to five minutes.
-DECODE_BUCKETS_MS = (
-    *(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000),
-    *(20_000, 30_000, 60_000, 120_000, 300_000),
-)
+DECODE_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 
 # Seconds, spawn to Ready: a tiny model on a CPU in well under a second, a large one on a GPU minutes.
 COLD_START_BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
@@ -60,64 +69,85 @@ class Metrics:
     """The daemon's metrics. Methods are cheap and thread-safe (prometheus_client locks per child)."""
 
     def __init__(
-        self, *, registry: CollectorRegistry | None = None, inventory: GpuInventory | None = None
+        self,
+        *,
+        registry: CollectorRegistry | None = None,
+        inventory: GpuInventory | None = None,
+        process: bool = False,
     ) -> None:
+        """`process`: add prometheus_client's process, platform and GC collectors (the daemon's
+        registry; tests leave them out, they describe the test runner)."""
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        if process:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
+        Gauge("llorch_build_info", "Always 1: which llorch serves.", ["version"], registry=r).labels(
+            package_version()
+        ).set(1)
         self.tasks_enqueued = Counter(
-            "tasks_enqueued_total", "Tasks admitted to a pool's queue.", ["pool_id"], registry=r
+            "llorch_tasks_enqueued_total", "Tasks admitted to a pool's queue.", ["pool_id"], registry=r
         )
         self.tasks_started = Counter(
-            "tasks_started_total",
+            "llorch_tasks_started_total",
             "Tasks handed to a replica slot.",
             ["pool_id", "replica_id", "engine"],
             registry=r,
         )
         self.tasks_canceled = Counter(
-            "tasks_canceled_total",
+            "llorch_tasks_canceled_total",
             "Tasks ended before their answer was complete, by reason "
-            "(client|cancel|drain|shutdown|deadline).",
+            "(client|cancel|drain|shutdown|deadline|activation).",
             ["pool_id", "reason"],
             registry=r,
         )
         self.tasks_rejected = Counter(
-            "tasks_rejected_total",
+            "llorch_tasks_rejected_total",
             "Tasks refused at admission, by error code.",
             ["pool_id", "reason"],
             registry=r,
         )
-        self.tokens_in = Counter(
-            "tokens_in_total", "Prompt tokens of finished tasks.", ["pool_id"], registry=r
+        self.tasks_failed = Counter(
+            "llorch_tasks_failed_total",
+            "Tasks that started and ended with an error frame, by error code.",
+            ["pool_id", "code"],
+            registry=r,
         )
-        self.tokens_out = Counter("tokens_out_total", "Tokens streamed to clients.", ["pool_id"], registry=r)
+        self.tokens_in = Counter(
+            "llorch_tokens_in_total", "Prompt tokens of finished tasks.", ["pool_id"], registry=r
+        )
+        self.tokens_out = Counter(
+            "llorch_tokens_out_total", "Tokens streamed to clients.", ["pool_id"], registry=r
+        )
         self.latency_first_token = Histogram(
-            "latency_first_token_ms",
-            "Admission to first token, queueing included, of tasks that finished (milliseconds).",
+            "llorch_latency_first_token_seconds",
+            "Admission to first token, queueing included, of tasks that finished.",
             ["pool_id"],
-            buckets=FIRST_TOKEN_BUCKETS_MS,
+            buckets=FIRST_TOKEN_BUCKETS_S,
             registry=r,
         )
         self.latency_decode = Histogram(
-            "latency_decode_ms",
-            "First token to last token of tasks that finished (milliseconds).",
+            "llorch_latency_decode_seconds",
+            "First token to last token of tasks that finished.",
             ["pool_id"],
-            buckets=DECODE_BUCKETS_MS,
+            buckets=DECODE_BUCKETS_S,
             registry=r,
         )
         self.backpressure = Counter(
-            "admission_backpressure_events_total",
+            "llorch_admission_backpressure_events_total",
             "Admission decisions taken because a pool's queue was full, by overflow policy.",
             ["pool_id", "policy"],
             registry=r,
         )
         self.placements = Counter(
-            "placement_decisions_total",
+            "llorch_placement_decisions_total",
             "GPU placement decisions for replicas (outcome placed|unschedulable).",
             ["outcome", "pinned", "fallback"],
             registry=r,
         )
         self.verifications = Counter(
-            "catalog_verifications_total",
+            "llorch_catalog_verifications_total",
             "Model weights checks (result ok|mismatch|missing|untrusted).",
             ["result", "reason"],
             registry=r,
@@ -139,6 +169,12 @@ class Metrics:
             "A replica's spawn to Ready.",
             ["pool_id"],
             buckets=COLD_START_BUCKETS_S,
+            registry=r,
+        )
+        self.restarts = Counter(
+            "llorch_replica_restarts_total",
+            "Replica restarts scheduled after a crash, a failed probe or a hang (CrashLoopBackOff).",
+            ["pool_id"],
             registry=r,
         )
         if inventory is not None:
@@ -164,12 +200,20 @@ class Metrics:
         return self.tokens_out.labels(pool)
 
     def ended(self, task: Task) -> None:
-        """A task's run is over: prompt tokens and latencies from its `end` frame, if it has one."""
+        """A task's run is over: prompt tokens and latencies from its `end` frame, the code from
+        its `error` frame (a cancel is counted by its own reason, not here)."""
         with task.changed:
-            end = task.frames[-1] if task.finished and task.frames else None
-        if end is None or end.event != "end":
+            last = task.frames[-1] if task.finished and task.frames else None
+        if last is None:
             return
-        data = end.data
+        data = last.data
+        if last.event == "error":
+            code = data.get("code")
+            if isinstance(code, str) and code != ErrorCode.CANCELED:
+                self.tasks_failed.labels(task.pool, code).inc()
+            return
+        if last.event != "end":
+            return
         tokens_in = data.get("tokens_in")
         if isinstance(tokens_in, int) and tokens_in > 0:
             self.tokens_in.labels(task.pool).inc(tokens_in)
@@ -177,9 +221,9 @@ class Metrics:
             return  # no token came: neither latency means anything
         ttft, decode = data.get("ttft_ms"), data.get("decode_ms")
         if isinstance(ttft, int | float):
-            self.latency_first_token.labels(task.pool).observe(ttft)
+            self.latency_first_token.labels(task.pool).observe(ttft / 1000)
         if isinstance(decode, int | float):
-            self.latency_decode.labels(task.pool).observe(decode)
+            self.latency_decode.labels(task.pool).observe(decode / 1000)
 
     # -- control plane events (passed to the controllers as callbacks) --------------------------
 
@@ -199,6 +243,9 @@ class Metrics:
     def cold_start(self, pool: str, seconds: float) -> None:
         self.cold_starts.labels(pool).observe(seconds)
 
+    def restart(self, pool: str) -> None:
+        self.restarts.labels(pool).inc()
+
     def watch_replicas(self, phases: Callable[[], Mapping[tuple[str, str], int]]) -> None:
         """Expose replicas per pool and phase, read from the controller on every scrape."""
         self.registry.register(ReplicaPhaseCollector(phases))
@@ -206,8 +253,10 @@ class Metrics:
     # -- state, read on scrape ------------------------------------------------------------------
 
     def watch(self, *, store: ManifestStore, replicas: ReplicaRegistry, queue_depths: QueueDepths) -> None:
-        """Expose queue depths, slots and model states, read from these objects on every scrape."""
+        """Expose queue depths, slots, model states and what each engine says of itself, read
+        from these objects (and the engines) on every scrape."""
         self.registry.register(StateCollector(store, replicas, queue_depths))
+        self.registry.register(EngineCollector(replicas))
 
 
 class _Measured(Protocol):
@@ -223,8 +272,9 @@ BACKPRESSURE = {ErrorCode.ADMISSION_REJECT: "reject", ErrorCode.QUEUE_FULL_DROP_
 
 
 def counts_admission(submit: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
-    """Decorates `TaskService.submit`: tasks_enqueued_total when it returns; when it raises a
-    DataplaneError, tasks_rejected_total{reason=code} (and a backpressure event for a full queue).
+    """Decorates `TaskService.submit`: llorch_tasks_enqueued_total when it returns; when it raises
+    a DataplaneError, llorch_tasks_rejected_total{reason=code} (and a backpressure event for a
+    full queue).
 
     `submit` takes the resolved Pool as the keyword `pool`, so its name is always a bounded label.
     """
@@ -250,7 +300,7 @@ def counts_admission(submit: Callable[Concatenate[S, P], R]) -> Callable[Concate
 
 
 class StateCollector(Collector):
-    """queue_depth, slots_busy/slots_total and model_state, computed from the live objects."""
+    """Queue depth, slots and model state, computed from the live objects."""
 
     def __init__(self, store: ManifestStore, replicas: ReplicaRegistry, queue_depths: QueueDepths) -> None:
         self._store = store
@@ -283,20 +333,22 @@ class StateCollector(Collector):
     def _families() -> list[GaugeMetricFamily]:
         return [
             GaugeMetricFamily(
-                "queue_depth",
+                "llorch_queue_depth",
                 "Tasks waiting for a slot, per pool and priority.",
                 labels=["pool_id", "priority"],
             ),
             GaugeMetricFamily(
-                "slots_busy", "Slots of a replica leased to running tasks.", labels=["pool_id", "replica_id"]
+                "llorch_replica_slots_busy",
+                "Slots of a replica leased to running tasks.",
+                labels=["pool_id", "replica_id"],
             ),
             GaugeMetricFamily(
-                "slots_total",
+                "llorch_replica_slots",
                 "Slots (parallel sequences) of a ready replica.",
                 labels=["pool_id", "replica_id"],
             ),
             GaugeMetricFamily(
-                "model_state",
+                "llorch_model_state",
                 "1 for a Model's current lifecycle state (Active|Retired), 0 for the other.",
                 labels=["model_id", "state"],
             ),
@@ -327,8 +379,58 @@ class ReplicaPhaseCollector(Collector):
         )
 
 
+class EngineCollector(Collector):
+    """llorch_engine_up and llorch_kv_cache_usage_ratio per registered replica.
+
+    Up is 1 while the replica serves and 0 once the data plane found its engine silent mid-task
+    (its controller restarts it). KV cache use is the engine's own numbers, asked for on each
+    scrape (llama-server's /metrics or /slots, vLLM's /metrics); no sample where the engine
+    does not say (TGI, Triton).
+    """
+
+    def __init__(self, replicas: ReplicaRegistry) -> None:
+        self._replicas = replicas
+        self._http = httpx.Client()
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        up, kv = self._families()
+        for replica in self._replicas.replicas():
+            labels = [replica.pool, replica.id, replica.engine]
+            up.add_metric(labels, 0 if replica.unhealthy else 1)
+            usage = self._kv_usage(replica)
+            if usage is not None:
+                kv.add_metric(labels, usage)
+        return [up, kv]
+
+    def _kv_usage(self, replica: Replica) -> float | None:
+        try:
+            return replica.adapter.kv_cache_usage(self._http, replica.upstream)
+        except Exception:  # a scrape must not fail because one engine answered oddly
+            log.exception("replica %s: reading its KV cache use failed during a metrics scrape", replica.id)
+            return None
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        labels = ["pool_id", "replica_id", "engine"]
+        return [
+            GaugeMetricFamily(
+                "llorch_engine_up",
+                "1 while a registered replica's engine serves, 0 once found hung.",
+                labels=labels,
+            ),
+            GaugeMetricFamily(
+                "llorch_kv_cache_usage_ratio",
+                "Fraction of the replica's KV cache in use (0-1), as its engine reports it.",
+                labels=labels,
+            ),
+        ]
+
+
 class GpuCollector(Collector):
-    """gpu_utilization and vram_used_bytes per GPU, as NVML reports them now; nothing on a CPU box."""
+    """Utilization and memory per GPU, as NVML reports them now; nothing on a CPU box."""
 
     def __init__(self, inventory: GpuInventory) -> None:
         self._inventory = inventory
@@ -337,7 +439,7 @@ class GpuCollector(Collector):
         return self._families()
 
     def collect(self) -> Iterable[Metric]:
-        utilization, vram = self._families()
+        utilization, used, total = self._families()
         try:
             gpus = self._inventory.gpus()
         except Exception:  # a scrape must not fail because NVML did
@@ -347,18 +449,24 @@ class GpuCollector(Collector):
             device = str(gpu.index)
             if gpu.utilization_pct is not None:
                 utilization.add_metric([device], gpu.utilization_pct / 100)
-            vram.add_metric([device], gpu.used_bytes)
-        return [utilization, vram]
+            used.add_metric([device], gpu.used_bytes)
+            total.add_metric([device], gpu.total_bytes)
+        return [utilization, used, total]
 
     @staticmethod
     def _families() -> list[GaugeMetricFamily]:
         return [
             GaugeMetricFamily(
-                "gpu_utilization",
+                "llorch_gpu_utilization_ratio",
                 "Fraction of the last sample period the GPU was busy (0-1), per NVML index.",
                 labels=["device"],
             ),
-            GaugeMetricFamily("vram_used_bytes", "GPU memory in use, per NVML index.", labels=["device"]),
+            GaugeMetricFamily(
+                "llorch_vram_used_bytes", "GPU memory in use, per NVML index.", labels=["device"]
+            ),
+            GaugeMetricFamily(
+                "llorch_vram_total_bytes", "GPU memory in all, per NVML index.", labels=["device"]
+            ),
         ]
 
 

@@ -18,13 +18,16 @@ from llorch.dataplane.errors import DataplaneError, TaskNotFound
 from llorch.dataplane.estimates import ServiceTimes
 from llorch.dataplane.eta import PoolNow, predict_start
 from llorch.dataplane.metrics import Metrics, counts_admission
-from llorch.dataplane.policies import policy_for
+from llorch.dataplane.policies import policy_for, rule_label
 from llorch.dataplane.routing import Candidate, Want, choose
 from llorch.dataplane.sessions import SessionStore
+from llorch.dataplane.spans import traces_admission
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Model, Pool
 from llorch.resources.errors import ErrorCode
+from llorch.runtime import tracing
 from llorch.runtime.demand import Demand
+from llorch.runtime.engines import adapter_for, engines_enforcing
 from llorch.runtime.engines.base import CompletionRequest
 from llorch.runtime.engines.relay import RelayRequest
 from llorch.runtime.registry import ReplicaRegistry
@@ -49,6 +52,15 @@ class Admitted:
     queue_position: int
     predicted_start_ms: int
     backoff_ms: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A queued task as `llorchctl queue` shows it: its place and when it should start, now."""
+
+    task: Task
+    position: int
+    predicted_start_ms: int
 
 
 class TaskService:
@@ -132,6 +144,7 @@ class TaskService:
         ]
         return min([pool.spec.context, *reported])
 
+    @traces_admission
     @counts_admission
     @audits_refusals
     def submit(
@@ -148,6 +161,9 @@ class TaskService:
     ) -> Admitted:
         name = pool.metadata.name
         self._check_model(pool)
+        if isinstance(request, CompletionRequest):
+            # A relayed body goes to the engine as the client wrote it; the engine answers it.
+            _check_constraints(pool, request)
         if self._db.pool_runtime(name).draining:
             raise DataplaneError(
                 ErrorCode.POOL_DRAINING,
@@ -185,8 +201,9 @@ class TaskService:
             expected_tokens=expected_tokens,
             activation_timeout=self._activation_timeout(pool),
             on_finish=self._charge_session if session_id is not None else None,
+            trace_context=tracing.current(),
         )
-        capacity, overflow, policy = self._admission(pool)
+        capacity, overflow, label = self._admission(pool)
         # Capacity bounds the tasks that wait; a task a free slot takes at once never waits.
         room = capacity + self._free_slots(name)
         with self._lock:
@@ -197,7 +214,7 @@ class TaskService:
             try:
                 position = self._queue.push(task, room)
             except QueueFull as exc:
-                position = self._overflow(task, room, overflow, policy, exc)
+                position = self._overflow(task, room, overflow, label, exc)
             self._tasks[task.id] = task
             if task.deadline_at is not None:
                 self._deadlines[task.id] = task
@@ -245,6 +262,21 @@ class TaskService:
 
     def queue_depth(self, pool: str) -> int:
         return self._queue.depth(pool)
+
+    def waiting(self, pool: str | None = None) -> list[Waiting]:
+        """The queued tasks of `pool` (else of every pool), each pool's in the order they start,
+        with the start predicted from what runs now, not what was predicted at admission."""
+        found = []
+        for name in [pool] if pool is not None else sorted(self._queue.pools()):
+            known = self._pool(name)
+            for position, task in enumerate(self._queue.waiting(name)):
+                predicted = (
+                    self._predicted_start_ms(known, task, ahead=position)
+                    if known is not None
+                    else task.predicted_start_ms
+                )
+                found.append(Waiting(task, position, predicted))
+        return found
 
     def queue_depths(self) -> dict[tuple[str, str], int]:
         """Tasks waiting, per (pool, priority): the queue_depth gauge, read on scrape."""
@@ -357,7 +389,7 @@ class TaskService:
             return Budget()
         policy = policy_for(self._store, pool)
         session = self.sessions.open(session_id, pool.metadata.name, policy, correlation_id)
-        self.sessions.check(session, policy.metadata.name if policy is not None else None)
+        self.sessions.check(session, policy)
         return Budget(
             tokens=session.tokens_remaining(),
             time_ms=session.time_remaining_ms(),
@@ -468,15 +500,16 @@ class TaskService:
             else DEFAULT_ACTIVATION_TIMEOUT_SECONDS
         )
 
-    def _admission(self, pool: Pool) -> tuple[int, str, str | None]:
-        """Queue capacity, overflow rule and the Policy's name."""
+    def _admission(self, pool: Pool) -> tuple[int, str, str]:
+        """Queue capacity, overflow rule, and the label a refusal at a full queue carries."""
         policy = policy_for(self._store, pool)
+        label = rule_label(policy, pool.metadata.name, ["admission.queueCapacity"])
         if policy is None:
-            return DEFAULT_QUEUE_CAPACITY, "reject", None
+            return DEFAULT_QUEUE_CAPACITY, "reject", label
         admission = policy.spec.admission
-        return admission.queue_capacity, admission.overflow.value, policy.metadata.name
+        return admission.queue_capacity, admission.overflow.value, label
 
-    def _overflow(self, task: Task, room: int, overflow: str, policy: str | None, full: QueueFull) -> int:
+    def _overflow(self, task: Task, room: int, overflow: str, label: str, full: QueueFull) -> int:
         """The queue is full. `reject` refuses the new task; `drop-lru` drops the task that has
         waited longest (of the lowest priority at or below the new one's) to admit it, and that
         task's stream ends with QUEUE_FULL_DROP_LRU."""
@@ -487,7 +520,9 @@ class TaskService:
                 message = f"dropped from the full queue of pool {task.pool!r} for a newer task"
                 victim.fail(
                     "failed",
-                    DataplaneError(ErrorCode.QUEUE_FULL_DROP_LRU, message, retry_after_ms=backoff),
+                    DataplaneError(
+                        ErrorCode.QUEUE_FULL_DROP_LRU, message, retry_after_ms=backoff, policy_label=label
+                    ),
                 )
                 self._finished(victim)
                 return self._queue.push(task, room)
@@ -495,7 +530,7 @@ class TaskService:
         else:
             code = ErrorCode.ADMISSION_REJECT
         raise DataplaneError(
-            code, str(full), retriable=True, retry_after_ms=backoff, policy_label=policy
+            code, str(full), retriable=True, retry_after_ms=backoff, policy_label=label
         ) from full
 
     def service_time_ms(self, pool: str) -> int | None:
@@ -530,3 +565,18 @@ class TaskService:
                 del self._tasks[task_id]
             elif not too_many:
                 break
+
+
+def _check_constraints(pool: Pool, request: CompletionRequest) -> None:
+    """An output constraint the pool's engine cannot enforce is refused, never dropped: unconstrained
+    text where the client asked for JSON would look like an answer."""
+    engine = pool.spec.engine.value
+    for constraint in request.constraints():
+        if constraint not in adapter_for(engine).structured_outputs:
+            raise DataplaneError(
+                ErrorCode.INVALID_PARAMS,
+                f"pool {pool.metadata.name!r} runs engine {engine}, which has no equivalent of "
+                f"{constraint}; engines that take it: {', '.join(engines_enforcing(constraint))}",
+                engine=engine,
+                param=constraint,
+            )

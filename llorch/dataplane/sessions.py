@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from llorch.dataplane.errors import DataplaneError
+from llorch.dataplane.policies import rule_label
 from llorch.resources import Policy
 from llorch.resources.errors import ErrorCode
 from llorch.store.db import StateDB
@@ -113,25 +114,31 @@ class SessionStore:
             self._save(session)
             return session
 
-    def check(self, session: Session, policy_label: str | None) -> None:
-        """Refuse a turn up front when it cannot fit: 429 BUDGET_EXCEEDED, retry once the session expires."""
+    def check(self, session: Session, policy: Policy | None) -> None:
+        """Refuse a turn up front when it cannot fit: 429 BUDGET_EXCEEDED, retry once the session
+        expires; `policy_label` names the Policy and each of its rules that refused."""
         retry = max(0, int((session.expires_at - time.time()) * 1000))
-        problems = []
+        problems: list[tuple[str, str]] = []
         if session.turns >= session.max_turns:
-            problems.append(f"it has had its {session.max_turns} turns")
+            problems.append(("sessions.maxTurns", f"it has had its {session.max_turns} turns"))
         if session.tokens_remaining() == 0:
-            problems.append(f"its token budget of {session.budget_tokens} is spent")
+            problems.append(("budgets.tokens", f"its token budget of {session.budget_tokens} is spent"))
         if session.time_remaining_ms() == 0:
-            problems.append(f"its wall-time budget of {session.budget_time_ms:.0f} ms is spent")
+            problems.append(
+                (
+                    "budgets.wallTimeSeconds",
+                    f"its wall-time budget of {session.budget_time_ms:.0f} ms is spent",
+                )
+            )
         if session.cost_remaining() == 0:
-            problems.append(f"its cost budget of {session.budget_cost} is spent")
+            problems.append(("budgets.cost", f"its cost budget of {session.budget_cost} is spent"))
         if problems:
             raise DataplaneError(
                 ErrorCode.BUDGET_EXCEEDED,
-                f"session {session.id!r} cannot take another turn: " + "; ".join(problems),
+                f"session {session.id!r} cannot take another turn: " + "; ".join(p for _, p in problems),
                 retriable=True,
                 retry_after_ms=retry,
-                policy_label=policy_label,
+                policy_label=rule_label(policy, session.pool, [rule for rule, _ in problems]),
             )
 
     def charge(self, session_id: str, *, tokens: int, wall_ms: float, cost_per_1k: float) -> None:

@@ -91,6 +91,8 @@ class Task:
     stream: Stoppable | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
     on_finish: Callable[[Task, dict[str, Any]], None] | None = None
+    # The trace context of its admission (llorch.runtime.tracing): the parent of its later spans.
+    trace_context: Any = None
 
     def emit(self, event: str, data: dict[str, Any]) -> bool:
         """Append a frame; False (and nothing appended) once the task has ended.

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from llorch.resources.config import ServerConfig
 from llorch.resources.diagnostics import Diagnostics
+from llorch.resources.gpus import GpuList
 from llorch.resources.kinds import KINDS
 from llorch.resources.status import EventView, ModelStatus, PoolStatus
 from llorch.resources.version import VersionInfo
@@ -26,6 +27,7 @@ SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "replicasets.schema.json": ReplicaSets,
     "version.schema.json": VersionInfo,
     "diagnostics.schema.json": Diagnostics,
+    "gpus.schema.json": GpuList,
 }
 
 

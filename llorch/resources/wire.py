@@ -22,6 +22,11 @@ class Features(_Wire):
     chat: bool = False
     seed: bool = True
     determinism: str = Field(description="strict | best_effort: the bound Policy's default.")
+    structured_outputs: list[str] = Field(
+        default_factory=list,
+        description="The output constraints a task may carry here (json_schema, grammar): those the "
+        "pool's engine enforces; a task with another is refused.",
+    )
 
 
 class RateLimits(_Wire):

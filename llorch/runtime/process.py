@@ -10,7 +10,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Protocol
 
 import psutil
 
+from llorch.runtime import logfile
 from llorch.runtime.errors import ProcessError
 
 log = logging.getLogger("llorch.runtime")
@@ -206,18 +206,7 @@ def _watch(
 
 def tail(path: Path, lines: int = 20) -> list[str]:
     """The last lines of a worker's log, for status and `describe`."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            data = handle.read()
-    except OSError:
-        return []
-    kept: deque[str] = deque(maxlen=lines)
-    for line in data.decode("utf-8", "replace").splitlines():
-        kept.append(line)
-    return list(kept)
+    return logfile.last_lines(path, lines)
 
 
 def stop_orphan(pid: int, create_time: float, grace: float) -> bool:

@@ -131,6 +131,23 @@ class ArtifactStore:
                 f"artifact {record.id} is recorded but its content file is gone; put the content again"
             ) from None
 
+    def lineage(self, artifact_id: str) -> tuple[list[ArtifactRecord], list[ArtifactRecord]]:
+        """What `artifact_id` derives from (its parent first, up to the root) and what derives
+        from it (its children, oldest first)."""
+        record = self.get(artifact_id)
+        ancestors: list[ArtifactRecord] = []
+        seen = {record.id}
+        parent = record.parent
+        # Retention keeps every parent of a kept artifact, so a missing one only ends the walk early.
+        while parent is not None and parent not in seen:
+            found = self._db.get_artifact(parent)
+            if found is None:
+                break
+            ancestors.append(found)
+            seen.add(found.id)
+            parent = found.parent
+        return ancestors, self._db.artifact_children(record.id)
+
     def find(
         self, *, kind: str | None = None, tag: str | None = None, limit: int = DEFAULT_LIST_LIMIT
     ) -> list[ArtifactRecord]:

@@ -520,6 +520,14 @@ class StateDB:
             rows = self._conn.execute("SELECT * FROM artifacts ORDER BY created_ms, rowid").fetchall()
         return [_artifact(row) for row in rows]
 
+    def artifact_children(self, parent: str) -> list[ArtifactRecord]:
+        """The artifacts put with `parent` as their parent, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM artifacts WHERE parent = ? ORDER BY created_ms, rowid", (parent,)
+            ).fetchall()
+        return [_artifact(row) for row in rows]
+
     def delete_artifacts(self, ids: list[str]) -> None:
         with self._tx() as conn:
             conn.executemany("DELETE FROM artifacts WHERE id = ?", [(artifact_id,) for artifact_id in ids])

@@ -3,7 +3,13 @@ tests that drive the Falcon app in-process."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import falcon
+import waitress
 
 from llorch.api.auth.keys import KeyRing
 from llorch.api.auth.oidc import OidcVerifier
@@ -14,7 +20,7 @@ from llorch.dataplane.service import TaskService
 from llorch.dataplane.tools import HttpTools
 from llorch.resources import ServerConfig
 from llorch.runtime.errors import ProvisionError
-from llorch.runtime.gpus import detect
+from llorch.runtime.gpus import GpuInventory, detect
 from llorch.runtime.outbound.fetch import OutboundClient
 from llorch.runtime.provision import find_engine, find_llama_server
 from llorch.runtime.registry import ReplicaRegistry
@@ -43,11 +49,13 @@ def app_context(
     metrics: Metrics | None = None,
     outbound: OutboundClient | None = None,
     oidc: OidcVerifier | None = None,
+    inventory: GpuInventory | None = None,
 ) -> AppContext:
     """Manifests in `tmp_path/manifests`, state (and the audit trail) in `tmp_path/state.sqlite`,
     artifact content under `tmp_path/artifacts`; `tokens` are legacy admin tokens, `config`'s
-    auth.keys named keys; `outbound` makes the HTTP tools' calls. The caller stops `ctx.tasks`
-    and closes `ctx.db` and `ctx.audit` (`close`)."""
+    auth.keys named keys; `outbound` makes the HTTP tools' calls; `inventory`: the GPUs (this
+    machine's NVML when not given). The caller stops `ctx.tasks` and closes `ctx.db` and
+    `ctx.audit` (`close`)."""
     folder = tmp_path / "manifests"
     folder.mkdir()
     store = ManifestStore(folder)
@@ -56,6 +64,7 @@ def app_context(
     audit = AuditLog(tmp_path / "state.sqlite")
     registry = ReplicaRegistry()
     config = config or ServerConfig()
+    gpus = inventory if inventory is not None else detect()
     return AppContext(
         config=config,
         store=store,
@@ -76,10 +85,11 @@ def app_context(
         diagnostics=Checkup(
             config=lambda: config,
             store=store,
-            inventory=detect(),
+            inventory=gpus,
             folders={"state": tmp_path, "cache": tmp_path / "cache"},
             engine_binary=engine_binary,
         ),
+        inventory=gpus,
         oidc=oidc,
     )
 
@@ -88,3 +98,21 @@ def close(ctx: AppContext) -> None:
     ctx.tasks.stop()
     ctx.audit.close()
     ctx.db.close()
+
+
+@contextlib.contextmanager
+def served(app: falcon.App, *, threads: int = 4) -> Iterator[str]:
+    """The app over real loopback HTTP, as llorchd serves it (waitress, lookahead 1 so a client
+    that leaves is seen); its base URL. On exit the handler threads finish before the sockets
+    close, as in llorchd's own stop: a thread answering under a closed socket fails."""
+    server = waitress.create_server(
+        app, host="127.0.0.1", port=0, threads=threads, channel_request_lookahead=1
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+    finally:
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        server.trigger.pull_trigger(server.close)  # type: ignore[union-attr]
+        thread.join(5)

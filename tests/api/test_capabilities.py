@@ -35,6 +35,15 @@ spec:
 apiVersion: llorch.dev/v1
 kind: Pool
 metadata:
+  name: hf
+spec:
+  model: m
+  engine: tgi
+  endpoint: {url: "http://127.0.0.1:9"}
+---
+apiVersion: llorch.dev/v1
+kind: Pool
+metadata:
   name: vectors
 spec:
   model: m
@@ -88,6 +97,8 @@ def test_capabilities_follow_the_schema_and_the_bound_policy(api: Api) -> None:
     plain = pools["plain"]
     assert plain["policy"] is None and plain["rate_limits"]["queue_capacity"] == 64
     assert plain["max_tokens_out"] == plain["ctx_max"] == 2048
+    assert plain["features"]["structured_outputs"] == ["grammar", "json_schema"]
+    assert pools["hf"]["features"]["structured_outputs"] == ["json_schema"], "TGI has no GBNF"
 
 
 def test_capabilities_say_each_pools_workload_and_the_endpoints_its_engine_serves(api: Api) -> None:
@@ -108,7 +119,7 @@ def test_capabilities_say_each_pools_workload_and_the_endpoints_its_engine_serve
 def test_replicasets_follow_the_schema(api: Api) -> None:
     body = api.http.get(api.url + "/v1/replicasets").json()
     jsonschema.validate(body, schema("replicasets"))
-    assert {r["id"] for r in body["replicasets"]} == {"chat", "plain", "vectors", "triton-openai"}
+    assert {r["id"] for r in body["replicasets"]} == {"chat", "plain", "vectors", "triton-openai", "hf"}
     assert all(r["load"] == 0.0 and r["slots_total"] == 0 for r in body["replicasets"])
 
 

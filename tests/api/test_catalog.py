@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import waitress
 from prometheus_client import CollectorRegistry
 
 from llorch.api.app import create_app
 from llorch.api.context import AppContext
 from llorch.controllers.model import ModelController
 from llorch.dataplane.metrics import Metrics
-from tests.api.appctx import app_context
+from tests.api.appctx import app_context, served
 
 WEIGHTS = b"GGUF" + bytes(range(256)) * 16
 DIGEST = "sha256:" + hashlib.sha256(WEIGHTS).hexdigest()
@@ -68,20 +66,15 @@ def catalog(tmp_path: Path) -> Iterator[Catalog]:
 
     ctx = dataclasses.replace(ctx, changed=changed)
     (ctx.store.folder / "w.gguf").write_bytes(WEIGHTS)
-    server = waitress.create_server(create_app(ctx), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    with httpx.Client(timeout=10) as http:
-        yield Catalog(f"http://127.0.0.1:{server.effective_port}", http, ctx, metrics, ctx.store.folder)  # type: ignore[union-attr]
-    server.trigger.pull_trigger(server.close)  # type: ignore[union-attr]
-    thread.join(5)
+    with served(create_app(ctx)) as url, httpx.Client(timeout=10) as http:
+        yield Catalog(url, http, ctx, metrics, ctx.store.folder)
     ctx.tasks.stop()
     ctx.db.close()
 
 
 def verifications(metrics: Metrics, result: str, reason: str) -> float:
     value = metrics.registry.get_sample_value(
-        "catalog_verifications_total", {"result": result, "reason": reason}
+        "llorch_catalog_verifications_total", {"result": result, "reason": reason}
     )
     return value or 0.0
 

@@ -12,25 +12,28 @@ from llorch.dataplane.metrics import Metrics
 from llorch.runtime.gpus import SimulatedInventory
 from tests.api.test_app import POOL, Api, serve
 
-# The names as a scraper reads them off `# TYPE` lines (counters keep their _total).
+# The names as a scraper reads them off `# TYPE` lines (counters keep their _total); the whole
+# set, with labels, is contracts/metrics.yaml (tests/api/test_metrics_contract.py).
 CONTRACT = {
-    "tasks_enqueued_total": "counter",
-    "tasks_started_total": "counter",
-    "tasks_canceled_total": "counter",
-    "tasks_rejected_total": "counter",
-    "queue_depth": "gauge",
-    "tokens_in_total": "counter",
-    "tokens_out_total": "counter",
-    "latency_first_token_ms": "histogram",
-    "latency_decode_ms": "histogram",
-    "admission_backpressure_events_total": "counter",
-    "slots_busy": "gauge",
-    "slots_total": "gauge",
-    "gpu_utilization": "gauge",
-    "vram_used_bytes": "gauge",
-    "model_state": "gauge",
-    "placement_decisions_total": "counter",
-    "catalog_verifications_total": "counter",
+    "llorch_tasks_enqueued_total": "counter",
+    "llorch_tasks_started_total": "counter",
+    "llorch_tasks_canceled_total": "counter",
+    "llorch_tasks_rejected_total": "counter",
+    "llorch_queue_depth": "gauge",
+    "llorch_tokens_in_total": "counter",
+    "llorch_tokens_out_total": "counter",
+    "llorch_latency_first_token_seconds": "histogram",
+    "llorch_latency_decode_seconds": "histogram",
+    "llorch_admission_backpressure_events_total": "counter",
+    "llorch_replica_slots_busy": "gauge",
+    "llorch_replica_slots": "gauge",
+    "llorch_gpu_utilization_ratio": "gauge",
+    "llorch_vram_used_bytes": "gauge",
+    "llorch_model_state": "gauge",
+    "llorch_placement_decisions_total": "counter",
+    "llorch_catalog_verifications_total": "counter",
+    "llorch_kv_cache_usage_ratio": "gauge",
+    "llorch_engine_up": "gauge",
 }
 
 MODEL = """\
@@ -75,13 +78,13 @@ def test_api_traffic_shows_up_on_the_next_scrape(api: Api) -> None:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-    assert values[("tasks_rejected_total", (("pool_id", "demo"), ("reason", "POOL_UNREADY")))] == 1
-    assert values[("queue_depth", (("pool_id", "demo"), ("priority", "interactive")))] == 0
-    assert values[("model_state", (("model_id", "tiny-llama"), ("state", "Active")))] == 1
+    assert values[("llorch_tasks_rejected_total", (("pool_id", "demo"), ("reason", "POOL_UNREADY")))] == 1
+    assert values[("llorch_queue_depth", (("pool_id", "demo"), ("priority", "interactive")))] == 0
+    assert values[("llorch_model_state", (("model_id", "tiny-llama"), ("state", "Active")))] == 1
     assert "task_id" not in text and "session_id" not in text
 
 
 def test_metrics_needs_the_token_like_the_rest_of_the_api(secured: Api) -> None:
     assert secured.http.get(secured.url + "/metrics").status_code == 401
     ok = secured.http.get(secured.url + "/metrics", headers={"Authorization": "Bearer s3cret"})
-    assert ok.status_code == 200 and "tasks_enqueued_total" in ok.text
+    assert ok.status_code == 200 and "llorch_tasks_enqueued_total" in ok.text

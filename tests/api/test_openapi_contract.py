@@ -28,6 +28,7 @@ from llorch.api.catalog import CatalogModelRequest, StateRequest
 from llorch.api.middleware import OPEN_PATHS
 from llorch.api.pool_actions import DrainRequest, ReloadRequest
 from llorch.api.pool_purge import PurgeRequest
+from llorch.api.sessions import SessionRequest
 from llorch.api.tasks import TaskRequest
 from llorch.api.tools import HttpToolRequest
 from llorch.resources import ServerConfig
@@ -57,6 +58,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     PruneRequest,
     GcRequest,
     HttpToolRequest,
+    SessionRequest,
 )
 
 # Headers any HTTP answer has; the document describes the ones the API itself sets.
@@ -690,6 +692,16 @@ CONTROL_CALLS = [
     ("post", "/v1/pools/demo/reload", "/v1/pools/{name}/reload", {}),
     ("post", "/v1/pools/demo/reload", "/v1/pools/{name}/reload", {"new_model_ref": "other"}),
     ("get", "/v1/capabilities", "/v1/capabilities", None),
+    ("get", "/v1/pools/demo/logs", "/v1/pools/{name}/logs", None),
+    ("get", "/v1/pools/absent/logs?tail=5", "/v1/pools/{name}/logs", None),
+    ("get", "/v1/pools/demo/logs?tail=-1", "/v1/pools/{name}/logs", None),
+    ("get", "/v1/queue", "/v1/queue", None),
+    ("get", "/v1/queue?pool=demo", "/v1/queue", None),
+    ("get", "/v1/queue?pool=absent", "/v1/queue", None),
+    ("post", "/v1/sessions", "/v1/sessions", {"pool": "demo"}),
+    ("post", "/v1/sessions", "/v1/sessions", {"pool": "demo", "session_id": "s-2"}),
+    ("post", "/v1/sessions", "/v1/sessions", {"pool": "absent"}),
+    ("post", "/v1/sessions", "/v1/sessions", {"session_id": "s-3"}),
     ("get", "/v1/replicasets", "/v1/replicasets", None),
     ("get", "/v1/models", "/v1/models", None),
     ("get", "/openai/v1/models/demo", "/openai/v1/models/{model}", None),
@@ -740,6 +752,8 @@ REFUSED_TASKS = [
     # Outside pin mode routing does not read pin_pool_id: the task names no pool.
     {"prompt": "hi", "placement": {"pin_pool_id": "demo"}},
     {"pool": "demo", "prompt": "hi", "determinism": "strict"},
+    {"pool": "demo", "prompt": "hi", "json_schema": {"type": "object"}, "grammar": 'root ::= "a"'},
+    {"pool": "demo", "prompt": "hi", "grammar": ""},
 ]
 ADMITTED_TASKS = [
     {"pool": "demo", "prompt": "hi"},
@@ -749,6 +763,8 @@ ADMITTED_TASKS = [
     {"pool": "demo", "prompt": "hi", "placement": {"mode": "pin", "pin_pool_id": "demo"}},
     {"pool": "demo", "prompt": "hi", "determinism": "strict", "seed": 1},
     {"pool": "demo", "prompt": "hi", "sampler_profile_version": "v1", "ctx": 256, "max_tokens": 256},
+    {"pool": "demo", "prompt": "hi", "json_schema": {"type": "object"}, "grammar": None},
+    {"pool": "demo", "prompt": "hi", "grammar": 'root ::= "a"'},
 ]
 HI = [{"role": "user", "content": "hi"}]
 # What llorch itself refuses on a relayed route (everything else is the engine's to judge).

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-import waitress
 from httpx_sse import ServerSentEvent, connect_sse
 
 from llorch.api.app import create_app
 from llorch.api.context import AppContext
 from llorch.resources.status import PoolStatus
 from llorch.store.changes import ChangeFeed
-from tests.api.appctx import app_context, close
+from tests.api.appctx import app_context, close, served
 
 POOL = """\
 apiVersion: llorch.dev/v1
@@ -51,12 +49,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     (ctx.store.folder / "demo.yaml").write_text(POOL.format(name="demo"))
     ctx.store.load()
     app = create_app(ctx)
-    served = waitress.create_server(app, host="127.0.0.1", port=0, threads=6, channel_request_lookahead=1)
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    yield Server(f"http://127.0.0.1:{served.effective_port}", ctx)  # type: ignore[union-attr]
-    served.trigger.pull_trigger(served.close)  # type: ignore[union-attr]
-    thread.join(5)
+    with served(app, threads=6) as url:
+        yield Server(url, ctx)
     close(ctx)
 
 

@@ -51,6 +51,9 @@ class HangingEngine(LlamaCpp):
         self.streams.append(stream)
         return stream
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        return None
+
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         return None
 

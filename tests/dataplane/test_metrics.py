@@ -62,8 +62,8 @@ def families(metrics: Metrics) -> dict[str, str]:
 def test_each_metrics_has_its_own_registry() -> None:
     first, second = Metrics(), Metrics()
     first.enqueued("chat")
-    assert value(first, "tasks_enqueued_total", pool_id="chat") == 1
-    assert value(second, "tasks_enqueued_total", pool_id="chat") is None
+    assert value(first, "llorch_tasks_enqueued_total", pool_id="chat") == 1
+    assert value(second, "llorch_tasks_enqueued_total", pool_id="chat") is None
 
 
 def test_event_counters_carry_bounded_labels() -> None:
@@ -79,18 +79,22 @@ def test_event_counters_carry_bounded_labels() -> None:
     metrics.placement(placed=True, pinned=False)
     metrics.placement(placed=False, pinned=True)
     metrics.verification("mismatch", "DigestMismatch")
-    assert value(metrics, "tasks_enqueued_total", pool_id="chat") == 2
-    assert value(metrics, "tasks_rejected_total", pool_id="chat", reason="POOL_UNREADY") == 1
-    assert value(metrics, "admission_backpressure_events_total", pool_id="chat", policy="reject") == 1
-    assert value(metrics, "tasks_canceled_total", pool_id="chat", reason="client") == 1
-    started = value(metrics, "tasks_started_total", pool_id="chat", replica_id="chat-0", engine="llamacpp")
+    assert value(metrics, "llorch_tasks_enqueued_total", pool_id="chat") == 2
+    assert value(metrics, "llorch_tasks_rejected_total", pool_id="chat", reason="POOL_UNREADY") == 1
+    assert value(metrics, "llorch_admission_backpressure_events_total", pool_id="chat", policy="reject") == 1
+    assert value(metrics, "llorch_tasks_canceled_total", pool_id="chat", reason="client") == 1
+    started = value(
+        metrics, "llorch_tasks_started_total", pool_id="chat", replica_id="chat-0", engine="llamacpp"
+    )
     assert started == 1
-    assert value(metrics, "tokens_out_total", pool_id="chat") == 2
+    assert value(metrics, "llorch_tokens_out_total", pool_id="chat") == 2
     placed = {"outcome": "placed", "pinned": "false", "fallback": "false"}
     unschedulable = {"outcome": "unschedulable", "pinned": "true", "fallback": "false"}
-    assert value(metrics, "placement_decisions_total", **placed) == 1
-    assert value(metrics, "placement_decisions_total", **unschedulable) == 1
-    assert value(metrics, "catalog_verifications_total", result="mismatch", reason="DigestMismatch") == 1
+    assert value(metrics, "llorch_placement_decisions_total", **placed) == 1
+    assert value(metrics, "llorch_placement_decisions_total", **unschedulable) == 1
+    assert (
+        value(metrics, "llorch_catalog_verifications_total", result="mismatch", reason="DigestMismatch") == 1
+    )
 
 
 def _task(pool: str = "chat") -> Task:
@@ -106,13 +110,13 @@ def test_a_finished_task_feeds_tokens_in_and_both_latency_histograms() -> None:
         {"tokens_out": 5, "tokens_in": 12, "ttft_ms": 42.0, "decode_ms": 3000.0, "finish_reason": "stop"},
     )
     metrics.ended(task)
-    assert value(metrics, "tokens_in_total", pool_id="chat") == 12
-    assert value(metrics, "latency_first_token_ms_count", pool_id="chat") == 1
-    assert value(metrics, "latency_first_token_ms_sum", pool_id="chat") == 42.0
-    assert value(metrics, "latency_first_token_ms_bucket", pool_id="chat", le="50.0") == 1
-    assert value(metrics, "latency_first_token_ms_bucket", pool_id="chat", le="25.0") == 0
-    assert value(metrics, "latency_decode_ms_bucket", pool_id="chat", le="2500.0") == 0
-    assert value(metrics, "latency_decode_ms_bucket", pool_id="chat", le="5000.0") == 1
+    assert value(metrics, "llorch_tokens_in_total", pool_id="chat") == 12
+    assert value(metrics, "llorch_latency_first_token_seconds_count", pool_id="chat") == 1
+    assert value(metrics, "llorch_latency_first_token_seconds_sum", pool_id="chat") == 0.042
+    assert value(metrics, "llorch_latency_first_token_seconds_bucket", pool_id="chat", le="0.05") == 1
+    assert value(metrics, "llorch_latency_first_token_seconds_bucket", pool_id="chat", le="0.025") == 0
+    assert value(metrics, "llorch_latency_decode_seconds_bucket", pool_id="chat", le="2.5") == 0
+    assert value(metrics, "llorch_latency_decode_seconds_bucket", pool_id="chat", le="5.0") == 1
 
 
 def test_tasks_without_a_token_or_without_an_end_record_no_latency() -> None:
@@ -120,23 +124,29 @@ def test_tasks_without_a_token_or_without_an_end_record_no_latency() -> None:
     empty = _task()
     empty.finish("succeeded", "end", {"tokens_out": 0, "tokens_in": 3, "ttft_ms": 900.0, "decode_ms": 0.0})
     failed = _task()
-    failed.finish("failed", "error", {"code": "ENGINE_ERROR", "message": "x", "retriable": True})
-    for task in (empty, failed, _task()):
+    failed.finish("failed", "error", {"code": "WORKER_RESET", "message": "x", "retriable": True})
+    canceled = _task()
+    canceled.finish("canceled", "error", {"code": "CANCELED", "message": "x", "retriable": False})
+    for task in (empty, failed, canceled, _task()):
         metrics.ended(task)
-    assert value(metrics, "tokens_in_total", pool_id="chat") == 3
-    assert value(metrics, "latency_first_token_ms_count", pool_id="chat") is None
-    assert value(metrics, "latency_decode_ms_count", pool_id="chat") is None
+    assert value(metrics, "llorch_tokens_in_total", pool_id="chat") == 3
+    assert value(metrics, "llorch_tasks_failed_total", pool_id="chat", code="WORKER_RESET") == 1
+    assert value(metrics, "llorch_tasks_failed_total", pool_id="chat", code="CANCELED") is None, (
+        "a cancel is counted by llorch_tasks_canceled_total, with its reason"
+    )
+    assert value(metrics, "llorch_latency_first_token_seconds_count", pool_id="chat") is None
+    assert value(metrics, "llorch_latency_decode_seconds_count", pool_id="chat") is None
 
 
-def test_histogram_buckets_span_a_millisecond_to_a_minute() -> None:
+def test_histogram_buckets_span_a_millisecond_to_a_minute_in_seconds() -> None:
     metrics = Metrics()
-    metrics.latency_first_token.labels("chat").observe(0.5)
+    metrics.latency_first_token.labels("chat").observe(0.0005)
     bounds = {
         float(dict(labels)["le"])
         for (name, labels) in samples(metrics)
-        if name == "latency_first_token_ms_bucket"
+        if name == "llorch_latency_first_token_seconds_bucket"
     }
-    assert min(bounds) == 1.0 and 60_000.0 in bounds
+    assert min(bounds) == 0.001 and 60.0 in bounds
 
 
 # -- state on scrape ---------------------------------------------------------------------------
@@ -204,6 +214,9 @@ class ScriptedEngine:
 
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         return True
+
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        return None
 
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         return None
@@ -285,19 +298,23 @@ def test_state_gauges_are_read_from_the_live_objects(plane: Plane) -> None:
     plane.submit(priority="interactive")
     plane.submit(priority="batch")
     plane.submit(priority="batch")
-    assert value(plane.metrics, "queue_depth", pool_id="chat", priority="interactive") == 1
-    assert value(plane.metrics, "queue_depth", pool_id="chat", priority="batch") == 2
-    assert value(plane.metrics, "queue_depth", pool_id="idle", priority="batch") == 0, "every pool is listed"
-    assert value(plane.metrics, "slots_total", pool_id="chat", replica_id="chat-0") == 2
-    assert value(plane.metrics, "slots_busy", pool_id="chat", replica_id="chat-0") == 0
+    assert value(plane.metrics, "llorch_queue_depth", pool_id="chat", priority="interactive") == 1
+    assert value(plane.metrics, "llorch_queue_depth", pool_id="chat", priority="batch") == 2
+    assert value(plane.metrics, "llorch_queue_depth", pool_id="idle", priority="batch") == 0, (
+        "every pool is listed"
+    )
+    assert value(plane.metrics, "llorch_replica_slots", pool_id="chat", replica_id="chat-0") == 2
+    assert value(plane.metrics, "llorch_replica_slots_busy", pool_id="chat", replica_id="chat-0") == 0
     lease = plane.registry.acquire("chat")
     assert lease is not None
-    assert value(plane.metrics, "slots_busy", pool_id="chat", replica_id="chat-0") == 1, "no drift"
+    assert value(plane.metrics, "llorch_replica_slots_busy", pool_id="chat", replica_id="chat-0") == 1, (
+        "no drift"
+    )
     plane.registry.release(lease)
-    assert value(plane.metrics, "slots_busy", pool_id="chat", replica_id="chat-0") == 0
-    assert value(plane.metrics, "model_state", model_id="tiny", state="Active") == 1
-    assert value(plane.metrics, "model_state", model_id="tiny", state="Retired") == 0
-    assert value(plane.metrics, "model_state", model_id="old", state="Retired") == 1
+    assert value(plane.metrics, "llorch_replica_slots_busy", pool_id="chat", replica_id="chat-0") == 0
+    assert value(plane.metrics, "llorch_model_state", model_id="tiny", state="Active") == 1
+    assert value(plane.metrics, "llorch_model_state", model_id="tiny", state="Retired") == 0
+    assert value(plane.metrics, "llorch_model_state", model_id="old", state="Retired") == 1
     plane.registry.remove("chat-0")
     assert not any(name.startswith("slots_") for name, _ in samples(plane.metrics))
 
@@ -312,11 +329,11 @@ def test_submit_counts_admissions_and_every_refusal_by_code(plane: Plane) -> Non
     with pytest.raises(DataplaneError):
         plane.submit("idle")  # its model is Retired
     m = plane.metrics
-    assert value(m, "tasks_enqueued_total", pool_id="chat") == 1
-    assert value(m, "tasks_rejected_total", pool_id="chat", reason="POOL_UNREADY") == 1
-    assert value(m, "tasks_rejected_total", pool_id="chat", reason="INVALID_PARAMS") == 1
-    assert value(m, "tasks_rejected_total", pool_id="idle", reason="MODEL_RETIRED") == 1
-    assert value(m, "tasks_enqueued_total", pool_id="idle") is None
+    assert value(m, "llorch_tasks_enqueued_total", pool_id="chat") == 1
+    assert value(m, "llorch_tasks_rejected_total", pool_id="chat", reason="POOL_UNREADY") == 1
+    assert value(m, "llorch_tasks_rejected_total", pool_id="chat", reason="INVALID_PARAMS") == 1
+    assert value(m, "llorch_tasks_rejected_total", pool_id="idle", reason="MODEL_RETIRED") == 1
+    assert value(m, "llorch_tasks_enqueued_total", pool_id="idle") is None
 
 
 def test_a_full_queue_is_a_reject_and_a_backpressure_event(tmp_path: Path) -> None:
@@ -329,9 +346,9 @@ def test_a_full_queue_is_a_reject_and_a_backpressure_event(tmp_path: Path) -> No
             plane.submit()
         assert refused.value.code == "ADMISSION_REJECT"
         m = plane.metrics
-        assert value(m, "tasks_rejected_total", pool_id="chat", reason="ADMISSION_REJECT") == 1
-        assert value(m, "admission_backpressure_events_total", pool_id="chat", policy="reject") == 1
-        assert value(m, "tasks_enqueued_total", pool_id="chat") == 3
+        assert value(m, "llorch_tasks_rejected_total", pool_id="chat", reason="ADMISSION_REJECT") == 1
+        assert value(m, "llorch_admission_backpressure_events_total", pool_id="chat", policy="reject") == 1
+        assert value(m, "llorch_tasks_enqueued_total", pool_id="chat") == 3
     finally:
         plane.close()
 
@@ -347,12 +364,12 @@ def test_cancels_are_counted_once_with_their_reason(plane: Plane) -> None:
     left = plane.submit()
     plane.tasks.stop()
     m = plane.metrics
-    assert value(m, "tasks_canceled_total", pool_id="chat", reason="cancel") == 1
-    assert value(m, "tasks_canceled_total", pool_id="chat", reason="client") == 1
-    assert value(m, "tasks_canceled_total", pool_id="chat", reason="drain") == 1
-    assert value(m, "tasks_canceled_total", pool_id="chat", reason="shutdown") == 1
+    assert value(m, "llorch_tasks_canceled_total", pool_id="chat", reason="cancel") == 1
+    assert value(m, "llorch_tasks_canceled_total", pool_id="chat", reason="client") == 1
+    assert value(m, "llorch_tasks_canceled_total", pool_id="chat", reason="drain") == 1
+    assert value(m, "llorch_tasks_canceled_total", pool_id="chat", reason="shutdown") == 1
     assert drained.state == left.state == "canceled"
-    assert value(m, "queue_depth", pool_id="chat", priority="interactive") == 0
+    assert value(m, "llorch_queue_depth", pool_id="chat", priority="interactive") == 0
 
 
 def test_a_dispatched_task_counts_start_tokens_and_latencies(plane: Plane) -> None:
@@ -365,13 +382,13 @@ def test_a_dispatched_task_counts_start_tokens_and_latencies(plane: Plane) -> No
     assert task.state == "succeeded"
     m = plane.metrics
     # The run's bookkeeping (metrics included) finishes on the task's thread just after the end frame.
-    while time.monotonic() < deadline and value(m, "tokens_in_total", pool_id="chat") is None:
+    while time.monotonic() < deadline and value(m, "llorch_tokens_in_total", pool_id="chat") is None:
         time.sleep(0.01)
-    assert value(m, "tasks_started_total", pool_id="chat", replica_id="chat-0", engine="scripted") == 1
-    assert value(m, "tokens_out_total", pool_id="chat") == 3
-    assert value(m, "tokens_in_total", pool_id="chat") == 7
-    assert value(m, "latency_first_token_ms_count", pool_id="chat") == 1
-    assert value(m, "latency_decode_ms_count", pool_id="chat") == 1
+    assert value(m, "llorch_tasks_started_total", pool_id="chat", replica_id="chat-0", engine="scripted") == 1
+    assert value(m, "llorch_tokens_out_total", pool_id="chat") == 3
+    assert value(m, "llorch_tokens_in_total", pool_id="chat") == 7
+    assert value(m, "llorch_latency_first_token_seconds_count", pool_id="chat") == 1
+    assert value(m, "llorch_latency_decode_seconds_count", pool_id="chat") == 1
 
 
 def test_gpu_gauges_come_from_the_inventory_and_are_empty_without_gpus() -> None:
@@ -387,13 +404,15 @@ def test_gpu_gauges_come_from_the_inventory_and_are_empty_without_gpus() -> None
     )
     inventory = SimulatedInventory([gpu])
     metrics = Metrics(inventory=inventory)
-    assert value(metrics, "gpu_utilization", device="0") == pytest.approx(0.37)
-    assert value(metrics, "vram_used_bytes", device="0") == 4 * 1024**3
+    assert value(metrics, "llorch_gpu_utilization_ratio", device="0") == pytest.approx(0.37)
+    assert value(metrics, "llorch_vram_used_bytes", device="0") == 4 * 1024**3
+    assert value(metrics, "llorch_vram_total_bytes", device="0") == 24 * 1024**3
     inventory.set_used(0, 10 * 1024**3)
-    assert value(metrics, "vram_used_bytes", device="0") == 10 * 1024**3, "read on every scrape"
+    assert value(metrics, "llorch_vram_used_bytes", device="0") == 10 * 1024**3, "read on every scrape"
     cpu_box = Metrics(inventory=SimulatedInventory([]))
-    assert families(cpu_box)["gpu_utilization"] == "gauge"
-    assert not any(name in {"gpu_utilization", "vram_used_bytes"} for name, _ in samples(cpu_box))
+    assert families(cpu_box)["llorch_gpu_utilization_ratio"] == "gauge"
+    gpu_families = {"llorch_gpu_utilization_ratio", "llorch_vram_used_bytes", "llorch_vram_total_bytes"}
+    assert not any(name in gpu_families for name, _ in samples(cpu_box))
 
 
 # -- the Model controller's callback -----------------------------------------------------------
@@ -418,10 +437,12 @@ def test_model_verifications_are_counted_by_result(tmp_path: Path) -> None:
     for name, _ in docs:
         controller.reconcile(name)
     db.close()
-    assert value(metrics, "catalog_verifications_total", result="ok", reason="DigestVerified") == 1
-    assert value(metrics, "catalog_verifications_total", result="ok", reason="NoDigest") == 1
-    assert value(metrics, "catalog_verifications_total", result="mismatch", reason="DigestMismatch") == 1
-    assert value(metrics, "catalog_verifications_total", result="missing", reason="NotFound") == 1
+    assert value(metrics, "llorch_catalog_verifications_total", result="ok", reason="DigestVerified") == 1
+    assert value(metrics, "llorch_catalog_verifications_total", result="ok", reason="NoDigest") == 1
+    assert (
+        value(metrics, "llorch_catalog_verifications_total", result="mismatch", reason="DigestMismatch") == 1
+    )
+    assert value(metrics, "llorch_catalog_verifications_total", result="missing", reason="NotFound") == 1
 
 
 def test_metrics_are_thread_safe_under_concurrent_events() -> None:
@@ -438,5 +459,5 @@ def test_metrics_are_thread_safe_under_concurrent_events() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert value(metrics, "tokens_out_total", pool_id="chat") == 8000
-    assert value(metrics, "tasks_enqueued_total", pool_id="chat") == 8000
+    assert value(metrics, "llorch_tokens_out_total", pool_id="chat") == 8000
+    assert value(metrics, "llorch_tasks_enqueued_total", pool_id="chat") == 8000

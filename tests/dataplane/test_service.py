@@ -68,7 +68,7 @@ def test_reject_refuses_past_capacity_plus_free_slots(reject: tuple[TaskService,
     with pytest.raises(DataplaneError) as refused:
         submit(tasks, pool)
     assert refused.value.code == "ADMISSION_REJECT" and refused.value.retry_after_ms
-    assert refused.value.policy_label == "p"
+    assert refused.value.policy_label == "Policy/p: admission.queueCapacity"
 
 
 def test_drop_lru_drops_the_oldest_batch_task_and_admits_the_new_one(

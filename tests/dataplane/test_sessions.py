@@ -50,20 +50,34 @@ def test_defaults_without_a_policy_are_ten_minutes_and_eight_turns(store: Sessio
 def test_turn_limit_and_budgets_refuse_up_front(store: SessionStore) -> None:
     rules = policy(sessions={"maxTurns": 2}, budgets={"tokens": 100, "cost": 1.0})
     session = store.open("s", "demo", rules, None)
-    store.check(session, "p")
+    store.check(session, rules)
     store.charge("s", tokens=60, wall_ms=10, cost_per_1k=2.0)
     session = store.get("s")
     assert session is not None
     assert session.tokens_remaining() == 40 and session.cost_remaining() == pytest.approx(0.88)
-    store.check(session, "p")
+    store.check(session, rules)
     store.charge("s", tokens=50, wall_ms=10, cost_per_1k=2.0)
+    refused = refusal(store, rules)
+    assert refused.code == "BUDGET_EXCEEDED"
+    assert refused.policy_label == "Policy/p: sessions.maxTurns, budgets.tokens"
+    assert "2 turns" in refused.message and "token budget of 100" in refused.message
+    assert refused.retry_after_ms is not None and refused.retry_after_ms > 0
+
+
+def refusal(store: SessionStore, rules: Policy | None) -> DataplaneError:
+    """Why session `s` may not take another turn."""
     session = store.get("s")
     assert session is not None
     with pytest.raises(DataplaneError) as refused:
-        store.check(session, "p")
-    assert refused.value.code == "BUDGET_EXCEEDED" and refused.value.policy_label == "p"
-    assert "2 turns" in refused.value.message and "token budget of 100" in refused.value.message
-    assert refused.value.retry_after_ms is not None and refused.value.retry_after_ms > 0
+        store.check(session, rules)
+    return refused.value
+
+
+def test_without_a_policy_the_label_says_the_defaults_refused(store: SessionStore) -> None:
+    store.open("s", "demo", None, None)
+    for _ in range(8):
+        store.charge("s", tokens=1, wall_ms=1, cost_per_1k=0)
+    assert refusal(store, None).policy_label == "no Policy selects Pool/demo: sessions.maxTurns"
 
 
 def test_sessions_survive_a_restart(tmp_path: Path) -> None:

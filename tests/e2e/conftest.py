@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -172,7 +173,9 @@ def start_llorchd(
     *,
     log_format: str = "text",
     env: dict[str, str] | None = None,
+    command: list[str] | None = None,
 ) -> Llorchd:
+    """`command`: what runs llorchd (default: the installed `llorchd`), its arguments following."""
     port = free_port()
     config_path = tmp_path / "llorch.yaml"
     config_path.write_text(yaml.safe_dump(config or TEST_CONFIG))
@@ -180,7 +183,7 @@ def start_llorchd(
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
-                str(BIN / "llorchd"),
+                *(command or [str(BIN / "llorchd")]),
                 "--bind", f"127.0.0.1:{port}",
                 "--manifests", str(manifests),
                 "--state", str(state),
@@ -218,7 +221,14 @@ def stop_llorchd(daemon: Llorchd) -> int:
 def llorchd(tmp_path: Path, llama_server_bin: Path, demo_model: Path) -> Iterator[Llorchd]:
     manifests = tmp_path / "manifests"
     manifests.mkdir()
-    daemon = start_llorchd(tmp_path, manifests, tmp_path / "state")
+    with running_llorchd(tmp_path, manifests) as daemon:
+        yield daemon
+
+
+@contextmanager
+def running_llorchd(tmp: Path, manifests: Path) -> Iterator[Llorchd]:
+    """llorchd on `manifests`, stopped at the end; fails if one of its llama-servers outlived it."""
+    daemon = start_llorchd(tmp, manifests, tmp / "state")
     pids: set[int] = set()
     try:
         yield daemon

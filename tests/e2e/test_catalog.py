@@ -70,7 +70,7 @@ def test_retire_drains_to_the_deadline_stops_the_replicas_and_active_brings_them
     table = llorchd.ctl("get", "pools").stdout
     assert "ModelRetired" in table.splitlines()[1]
     metrics = llorchd.http.get(llorchd.url + "/metrics").text
-    assert 'model_state{model_id="tiny-llama",state="Retired"} 1.0' in metrics
+    assert 'llorch_model_state{model_id="tiny-llama",state="Retired"} 1.0' in metrics
 
     active = llorchd.http.post(llorchd.url + "/v1/catalog/models/tiny-llama/state", json={"state": "Active"})
     assert active.status_code == 202

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import pynvml
@@ -20,20 +19,12 @@ from llorch.runtime.gpus import (
     simulated_gpu,
     simulated_home_box,
 )
+from tests.runtime.nvml_double import FakeNvml, nvml_loads
 
 NO_DRIVER = "no NVIDIA driver/NVML: CPU-only inventory"
 
 
-def _nvml_loads() -> bool:
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return False
-    pynvml.nvmlShutdown()
-    return True
-
-
-@pytest.mark.skipif(_nvml_loads(), reason="this machine has an NVIDIA driver")
+@pytest.mark.skipif(nvml_loads(), reason="this machine has an NVIDIA driver")
 def test_without_a_driver_the_inventory_is_empty_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
     inventory = NvmlInventory()
     with caplog.at_level(logging.INFO, logger="llorch.runtime"):
@@ -52,92 +43,14 @@ def test_detect_is_the_nvml_inventory() -> None:
 # --- NvmlInventory's mapping, against a stand-in for the NVML library ---------------------------
 
 
-@dataclass
-class _Memory:
-    total: int
-    free: int
-    used: int
-
-
-@dataclass
-class _Utilization:
-    gpu: int
-    memory: int
-
-
-@dataclass
-class _Process:
-    pid: int
-    usedGpuMemory: int | None  # NVML's field name
-
-
-class _FakeNvml:
-    """Two devices: a full-featured 3090 and a 3060 that supports neither utilization nor temperature."""
-
-    def __init__(self) -> None:
-        self.init_calls = 0
-        self.broken: set[int] = set()
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        for name in (
-            "nvmlInit",
-            "nvmlDeviceGetCount",
-            "nvmlDeviceGetHandleByIndex",
-            "nvmlDeviceGetUUID",
-            "nvmlDeviceGetName",
-            "nvmlDeviceGetMemoryInfo",
-            "nvmlDeviceGetUtilizationRates",
-            "nvmlDeviceGetTemperature",
-            "nvmlDeviceGetComputeRunningProcesses",
-        ):
-            monkeypatch.setattr(pynvml, name, getattr(self, name))
-
-    def nvmlInit(self) -> None:
-        self.init_calls += 1
-
-    def nvmlDeviceGetCount(self) -> int:
-        return 2
-
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
-        return index
-
-    def nvmlDeviceGetUUID(self, handle: int) -> bytes:
-        return f"GPU-fake-{handle}".encode()  # older pynvml returns bytes
-
-    def nvmlDeviceGetName(self, handle: int) -> str:
-        return ["NVIDIA GeForce RTX 3090", "NVIDIA GeForce RTX 3060"][handle]
-
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> _Memory:
-        if handle in self.broken:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
-        total = [24, 12][handle] * GIB
-        return _Memory(total=total, free=total - GIB, used=GIB)
-
-    def nvmlDeviceGetUtilizationRates(self, handle: int) -> _Utilization:
-        if handle == 1:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return _Utilization(gpu=42, memory=10)
-
-    def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
-        assert sensor == pynvml.NVML_TEMPERATURE_GPU
-        if handle == 1:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return 61
-
-    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[_Process]:
-        if handle == 1:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_NO_PERMISSION)
-        return [_Process(pid=4242, usedGpuMemory=GIB // 2), _Process(pid=4343, usedGpuMemory=None)]
-
-
 @pytest.fixture
-def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> _FakeNvml:
-    fake = _FakeNvml()
-    fake.install(monkeypatch)
+def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> FakeNvml:
+    fake = FakeNvml()
+    fake.install(lambda name, value: monkeypatch.setattr(pynvml, name, value))
     return fake
 
 
-def test_nvml_fields_map_onto_gpus_and_unsupported_ones_are_none(fake_nvml: _FakeNvml) -> None:
+def test_nvml_fields_map_onto_gpus_and_unsupported_ones_are_none(fake_nvml: FakeNvml) -> None:
     gpu0, gpu1 = NvmlInventory().gpus()
     assert gpu0 == Gpu(
         index=0,
@@ -155,7 +68,7 @@ def test_nvml_fields_map_onto_gpus_and_unsupported_ones_are_none(fake_nvml: _Fak
 
 
 def test_a_gpu_whose_memory_cannot_be_read_is_left_out_and_warned_about_once(
-    fake_nvml: _FakeNvml, caplog: pytest.LogCaptureFixture
+    fake_nvml: FakeNvml, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_nvml.broken.add(1)
     inventory = NvmlInventory()
@@ -167,7 +80,7 @@ def test_a_gpu_whose_memory_cannot_be_read_is_left_out_and_warned_about_once(
     assert "GPU1" in warnings[0].getMessage()
 
 
-def test_nvml_is_initialised_once_across_threads(fake_nvml: _FakeNvml) -> None:
+def test_nvml_is_initialised_once_across_threads(fake_nvml: FakeNvml) -> None:
     inventory = NvmlInventory()
     results: list[list[Gpu]] = []
     threads = [threading.Thread(target=lambda: results.append(inventory.gpus())) for _ in range(8)]

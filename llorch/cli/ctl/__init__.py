@@ -16,11 +16,16 @@ from llorch.cli.ctl import (
     artifacts,
     audit,
     cache,
+    chat,
+    completion,
     config,
     doctor,
+    events,
+    logs,
     objects,
     pools,
     pull,
+    queue,
     run,
     token,
     top,
@@ -44,6 +49,11 @@ _AREAS = (
     tunnel,
     doctor,
     version,
+    logs,
+    events,
+    queue,
+    chat,
+    completion,
 )
 
 for _area in _AREAS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import IO, Any
 
@@ -10,7 +9,7 @@ import click
 
 from llorch.cli.ctl.common import ERROR_EXIT, Settings, fail
 from llorch.cli.render import artifacts as render
-from llorch.resources import ARTIFACT_KINDS
+from llorch.resources import ARTIFACT_KINDS, textdiff
 
 _ID = re.compile(r"[0-9a-f]{64}")
 
@@ -95,14 +94,11 @@ def artifact_diff(ctx: click.Context, first: str, second: str) -> None:
     settings: Settings = ctx.obj
     with settings.client() as client:
         old, new = client.artifact(first), client.artifact(second)
-    lines = difflib.unified_diff(
-        str(old.get("content", "")).splitlines(keepends=True),
-        str(new.get("content", "")).splitlines(keepends=True),
-        fromfile=f"a/{first[:12]} ({old.get('kind')})",
-        tofile=f"b/{second[:12]} ({new.get('kind')})",
-    )
-    text = "".join(
-        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    text = textdiff.unified(
+        str(old.get("content", "")),
+        str(new.get("content", "")),
+        from_label=f"a/{first[:12]} ({old.get('kind')})",
+        to_label=f"b/{second[:12]} ({new.get('kind')})",
     )
     if text:
         click.echo(text, nl=False)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from llorch.cli import contexts
 from llorch.cli.client import DEFAULT_URL, ApiError, Client
-from llorch.cli.render import values
+from llorch.cli.render import refusals, values
 from llorch.resources import kind_for
 
 ERROR_EXIT = "llorchctl.error_exit"
@@ -70,7 +70,17 @@ def api_error_text(exc: ApiError) -> str:
 
 
 def detail_lines(exc: ApiError) -> list[str]:
-    return [values.located(d.file, d.line, d.field, d.message) for d in exc.details]
+    """Located problems (a manifest's), and for a refusal the Policy, rule and what to change."""
+    located = [values.located(d.file, d.line, d.field, d.message) for d in exc.details]
+    return located + refusals.advice(exc.code, exc.policy_label)
+
+
+def frame_error(data: dict[str, Any]) -> tuple[str, list[str]]:
+    """A task's `error` frame as an `error:` line and its detail lines, as an answer's would be."""
+    code = str(data.get("code", "ERROR"))
+    label = data.get("policy_label")
+    text = f"{data.get('message', 'task failed')} ({code})"
+    return text, refusals.advice(code, label if isinstance(label, str) else None)
 
 
 # -- arguments --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ views that `get` lists the same way (capabilities, replica sets, artifacts)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,9 +12,11 @@ from typing import Any
 import click
 
 from llorch.cli.client import Client
+from llorch.cli.ctl import names as completing
 from llorch.cli.ctl.common import Settings, fail, resolve
+from llorch.cli.ctl.watching import resuming
 from llorch.cli.render import artifacts, details, runtime, tables, values
-from llorch.resources import API_VERSION, ARTIFACT_KINDS
+from llorch.resources import API_VERSION, ARTIFACT_KINDS, api_path
 
 
 def _warn(lines: Sequence[str]) -> None:
@@ -74,9 +77,15 @@ _VIEWS = {
 
 
 @click.command()
-@click.argument("resource")
-@click.argument("names", nargs=-1)
+@click.argument("resource", shell_complete=completing.resource)
+@click.argument("names", nargs=-1, shell_complete=completing.names_after_resource)
 @click.option("-o", "--output", type=click.Choice(["wide", "yaml", "json", "name"]), help="Output format.")
+@click.option(
+    "-w",
+    "--watch",
+    is_flag=True,
+    help="After the list, print a row for each change (pools, models, policies), as kubectl get -w.",
+)
 @click.option(
     "--kind", "artifact_kind", type=click.Choice(ARTIFACT_KINDS), help="Artifacts of this kind only."
 )
@@ -92,11 +101,12 @@ def get(
     resource: str,
     names: tuple[str, ...],
     output: str | None,
+    watch: bool,
     artifact_kind: str | None,
     tag: str | None,
     limit: int | None,
 ) -> None:
-    """List pools, models or policies (po, mo, pol), or the named ones.
+    """List pools, models or policies (po, mo, pol), or the named ones; -w then follows changes.
 
     Also `get capabilities` (caps): what each pool serves; `get replicasets` (rs): load per pool;
     `get artifacts` (art): stored artifacts, newest first, filtered by --kind, --tag, --limit.
@@ -107,10 +117,15 @@ def get(
     if filters != ArtifactFilter(None, None, None) and view is not _ARTIFACTS:
         raise click.UsageError("--kind, --tag and --limit filter artifacts only")
     if view is not None:
+        if watch:
+            raise click.UsageError("-w follows pools, models and policies")
         _get_view(settings, view, ([name] if slash else []) + list(names), output, filters)
         return
     kind, wanted = resolve(resource, names)
     with settings.client() as client:
+        if watch:
+            _watch(client, kind, wanted, output)
+            return
         if wanted:
             # Events belong to describe; get shows the object alone, as kubectl does.
             items = [{k: v for k, v in client.get(kind, n).items() if k != "events"} for n in wanted]
@@ -134,6 +149,45 @@ def get(
     else:
         click.echo("No resources found.", err=True)
     _warn(tables.manifest_warning(errors))
+
+
+WATCH_TYPES = ("ADDED", "MODIFIED", "DELETED")
+
+
+def _watch(client: Client, kind: str, wanted: list[str], output: str | None) -> None:
+    """The table once, then a row per change from where the list left off; a dropped connection
+    resumes from the last resource version seen. Ends with Ctrl-C."""
+    listing = client.list_kind(kind)
+    items = [i for i in listing.get("items") or [] if isinstance(i, dict)]
+    if wanted:
+        items = [i for i in items if values.name_of(i) in wanted]
+    wide = output == "wide"
+    if output in (None, "wide"):
+        click.echo(tables.object_table(kind, items, wide=wide, now=time.time()))
+    else:
+        for item in items:
+            _watch_line(kind, {"type": "ADDED", "object": item}, output)
+    version = (listing.get("metadata") or {}).get("resourceVersion")
+    for frame in client.watch(api_path(kind), {}, since=version, on_resume=resuming):
+        change = frame.data
+        obj = change.get("object")
+        if frame.event not in WATCH_TYPES or not isinstance(obj, dict):
+            continue
+        if wanted and values.name_of(obj) not in wanted:
+            continue
+        _watch_line(kind, change, output)
+
+
+def _watch_line(kind: str, change: dict[str, Any], output: str | None) -> None:
+    obj = change["object"]
+    if output == "name":
+        click.echo(values.resource_name(kind, values.name_of(obj)))
+    elif output == "json":
+        click.echo(json.dumps(change, ensure_ascii=False))
+    elif output == "yaml":
+        click.echo("---\n" + values.to_yaml(change))
+    else:
+        click.echo(tables.object_line(kind, obj, wide=output == "wide", now=time.time()))
 
 
 def _get_view(
@@ -162,8 +216,8 @@ def _get_view(
 
 
 @click.command()
-@click.argument("resource")
-@click.argument("names", nargs=-1)
+@click.argument("resource", shell_complete=completing.resource)
+@click.argument("names", nargs=-1, shell_complete=completing.names_after_resource)
 @click.pass_obj
 def describe(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
     """Show objects in detail, with their events.
@@ -182,8 +236,8 @@ def describe(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("resource")
-@click.argument("names", nargs=-1)
+@click.argument("resource", shell_complete=completing.resource)
+@click.argument("names", nargs=-1, shell_complete=completing.names_after_resource)
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; remove nothing.")
 @click.pass_obj
 def delete(settings: Settings, resource: str, names: tuple[str, ...], dry_run: bool) -> None:

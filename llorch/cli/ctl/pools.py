@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from llorch.cli.client import Client
+from llorch.cli.ctl import names as completing
 from llorch.cli.ctl.common import Settings, duration_option, fail, resolve
 from llorch.cli.render import runtime, values
 
@@ -39,8 +40,8 @@ def _drained(health: dict[str, Any]) -> bool:
 
 
 @click.command()
-@click.argument("resource")
-@click.argument("names", nargs=-1)
+@click.argument("resource", shell_complete=completing.resource)
+@click.argument("names", nargs=-1, shell_complete=completing.names_after_resource)
 @click.option(
     "--deadline",
     default="60s",
@@ -68,8 +69,8 @@ def drain(settings: Settings, resource: str, names: tuple[str, ...], deadline: i
 
 
 @click.command()
-@click.argument("resource")
-@click.argument("names", nargs=-1)
+@click.argument("resource", shell_complete=completing.resource)
+@click.argument("names", nargs=-1, shell_complete=completing.names_after_resource)
 @click.pass_obj
 def resume(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
     """Lift a drain: the pool takes work again and its replicas start."""
@@ -79,8 +80,8 @@ def resume(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("resource")
-@click.argument("names", nargs=-1)
+@click.argument("resource", shell_complete=completing.resource)
+@click.argument("names", nargs=-1, shell_complete=completing.names_after_resource)
 @click.pass_obj
 def reload(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
     """Restart a pool's replicas one at a time, each serving until its successor is ready.
@@ -93,8 +94,8 @@ def reload(settings: Settings, resource: str, names: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("resource")
-@click.argument("names", nargs=-1)
+@click.argument("resource", shell_complete=completing.resource)
+@click.argument("names", nargs=-1, shell_complete=completing.names_after_resource)
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), help="The raw answer.")
 @click.pass_obj
 def health(settings: Settings, resource: str, names: tuple[str, ...], output: str | None) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
 
 import click
 
 from llorch.cli.client import ApiError, Client, Frame, Unreachable
-from llorch.cli.ctl.common import Settings, fail
+from llorch.cli.ctl import names
+from llorch.cli.ctl.common import Settings, fail, frame_error
 from llorch.cli.render import runtime
 
 
 @click.command()
-@click.argument("pool")
+@click.argument("pool", shell_complete=names.pool_or_model)
 @click.argument("prompt")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), help="Same seed, same replica: same tokens.")
@@ -27,6 +30,16 @@ from llorch.cli.render import runtime
 )
 @click.option(
     "--model", "by_model", is_flag=True, help="POOL names a model; llorchd picks a pool serving it."
+)
+@click.option(
+    "--json-schema",
+    type=click.File("r"),
+    help="FILE holds a JSON Schema: the output is JSON valid against it (the engine constrains decoding).",
+)
+@click.option(
+    "--grammar",
+    type=click.File("r"),
+    help="FILE holds a GBNF grammar (llama.cpp's format) the output follows.",
 )
 @click.option("--no-stream-summary", is_flag=True, help="Print only the tokens.")
 @click.pass_obj
@@ -42,6 +55,8 @@ def run(
     stop: tuple[str, ...],
     priority: str,
     by_model: bool,
+    json_schema: IO[str] | None,
+    grammar: IO[str] | None,
     no_stream_summary: bool,
 ) -> None:
     """Stream a completion of PROMPT from POOL.
@@ -60,40 +75,82 @@ def run(
     body |= {key: value for key, value in optional.items() if value is not None}
     if stop:
         body["stop"] = list(stop)
+    body |= _constraint(json_schema, grammar)
     with settings.client() as client:
-        task = client.submit(body)
-        task_id = str(task.get("task_id"))
-        streams = task.get("streams")
-        path = streams.get("sse") if isinstance(streams, dict) else None
+        task_id, path = submit(client, body)
         try:
-            end, replica = _stream(client.events(path or f"/v1/tasks/{task_id}/events"))
+            reply = stream_reply(client.events(path))
+        except TaskFailed as failed:
+            fail(*frame_error(failed.data), newline=failed.wrote)
         except KeyboardInterrupt:
-            _cancel(client, task_id)
+            cancel(client, task_id)
             click.echo(f"\ncanceled task {task_id}", err=True)
             raise click.exceptions.Exit(130) from None
     if not no_stream_summary:
-        click.echo("\n" + runtime.run_summary(end, replica), err=True)
+        click.echo("\n" + runtime.run_summary(reply.end, reply.replica), err=True)
 
 
-def _stream(frames: Iterator[Frame]) -> tuple[dict[str, Any], str | None]:
-    """Write tokens as they come; the end frame's payload and the replica that served the task."""
+def _constraint(json_schema: IO[str] | None, grammar: IO[str] | None) -> dict[str, Any]:
+    if json_schema is not None and grammar is not None:
+        raise click.UsageError("--json-schema and --grammar exclude each other")
+    if grammar is not None:
+        return {"grammar": grammar.read()}
+    if json_schema is None:
+        return {}
+    try:
+        return {"json_schema": json.load(json_schema)}
+    except json.JSONDecodeError as exc:
+        fail(f"--json-schema {json_schema.name} is not JSON: {exc}")
+
+
+class TaskFailed(Exception):
+    """The task's stream ended with an `error` frame (`data`), or ended early; `wrote`: tokens were
+    written before it, so the error starts a line of its own."""
+
+    def __init__(self, data: dict[str, Any], wrote: bool) -> None:
+        super().__init__(str(data.get("message", "task failed")))
+        self.data = data
+        self.wrote = wrote
+
+
+def submit(client: Client, body: dict[str, Any]) -> tuple[str, str]:
+    """Admit the task: its id and its event stream's path."""
+    task = client.submit(body)
+    task_id = str(task.get("task_id"))
+    streams = task.get("streams")
+    path = streams.get("sse") if isinstance(streams, dict) else None
+    return task_id, path or f"/v1/tasks/{task_id}/events"
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    end: dict[str, Any]
+    """The end frame's payload."""
+    replica: str | None
+
+
+def stream_reply(frames: Iterator[Frame]) -> Reply:
+    """Write tokens to stdout as they come; the whole reply once the task ends. An `error` frame
+    (or a stream cut short) raises TaskFailed."""
     replica: str | None = None
-    wrote = False
+    tokens: list[str] = []
     for frame in frames:
         if frame.event == "started":
             replica = frame.data.get("replica")
         elif frame.event == "token":
-            click.echo(str(frame.data.get("t", "")), nl=False)
-            wrote = True
+            tokens.append(str(frame.data.get("t", "")))
+            click.echo(tokens[-1], nl=False)
         elif frame.event == "end":
-            return frame.data, replica
+            return Reply("".join(tokens), frame.data, replica)
         elif frame.event == "error":
-            data = frame.data
-            fail(f"{data.get('message', 'task failed')} ({data.get('code', 'ERROR')})", newline=wrote)
-    fail("the stream ended before the task did", newline=wrote)
+            raise TaskFailed(frame.data, bool(tokens))
+    raise TaskFailed(
+        {"code": "STREAM_ENDED", "message": "the stream ended before the task did"}, bool(tokens)
+    )
 
 
-def _cancel(client: Client, task_id: str) -> None:
+def cancel(client: Client, task_id: str) -> None:
     try:
         client.cancel(task_id)
     except (ApiError, Unreachable) as exc:

@@ -6,12 +6,13 @@ import time
 
 import click
 
+from llorch.cli.ctl import names
 from llorch.cli.ctl.common import Settings
 from llorch.cli.render import runtime, values
 
 
 @click.command()
-@click.argument("pools", nargs=-1)
+@click.argument("pools", nargs=-1, shell_complete=names.kind_names("Pool"))
 @click.option(
     "-w", "--watch", "every", type=click.FloatRange(min=0.5), help="Refresh every this many seconds."
 )

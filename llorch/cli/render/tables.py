@@ -11,6 +11,7 @@ from llorch.cli.render.values import (
     Obj,
     dicts,
     error_line,
+    follow_row,
     human_duration,
     human_size,
     integer,
@@ -165,11 +166,20 @@ _COLUMNS: dict[str, tuple[list[str], list[str], _Row]] = {
 }
 
 
+def _headers(kind: str, wide: bool) -> list[str]:
+    headers, wide_headers, _ = _COLUMNS[kind]
+    return headers + wide_headers if wide else headers
+
+
 def object_table(kind: str, items: Sequence[Obj], *, wide: bool = False, now: float) -> str:
-    headers, wide_headers, row = _COLUMNS[kind]
-    if wide:
-        headers = headers + wide_headers
-    return "\n".join(table(headers, [row(obj, wide, now) for obj in items]))
+    row = _COLUMNS[kind][2]
+    return "\n".join(table(_headers(kind, wide), [row(obj, wide, now) for obj in items]))
+
+
+def object_line(kind: str, obj: Obj, *, wide: bool = False, now: float) -> str:
+    """One more row under a table of `kind` already printed (`get -w`), with no header."""
+    row = _COLUMNS[kind][2]
+    return follow_row(_headers(kind, wide), row(obj, wide, now))
 
 
 def manifest_warning(errors: Sequence[Obj]) -> list[str]:

@@ -264,6 +264,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "
     ]
 
 
+def follow_row(headers: Sequence[str], row: Sequence[str]) -> str:
+    """One more line under a table already printed (`-w`): cells at least as wide as its headers,
+    so a change lines up with the columns above as well as it can without knowing what follows."""
+    return table(headers, [row])[1]
+
+
 def fields(pairs: Sequence[tuple[str, str]], indent: str = "") -> list[str]:
     width = max(len(label) for label, _ in pairs) + 3
     return [f"{indent}{(label + ':').ljust(width)}{value}" for label, value in pairs]

@@ -431,3 +431,6 @@ class _Recording:
     def cold_start(self, pool: str, seconds: float) -> None:
         self._cold_start(pool, seconds)
         self._events.cold_start(pool, seconds)
+
+    def restart(self, pool: str) -> None:
+        self._events.restart(pool)

@@ -70,6 +70,8 @@ class PoolEvents(Protocol):
 
     def cold_start(self, pool: str, seconds: float) -> None: ...
 
+    def restart(self, pool: str) -> None: ...
+
 
 class NoEvents:
     """For a controller run without metrics."""
@@ -84,6 +86,9 @@ class NoEvents:
         pass
 
     def cold_start(self, pool: str, seconds: float) -> None:
+        pass
+
+    def restart(self, pool: str) -> None:
         pass
 
 
@@ -298,6 +303,7 @@ class Lifecycle:
         state.last_error = reason
         delay = self.restart_delay(state.restarts)
         state.next_start_at = now + delay
+        self._d.events.restart(key.split("/", 1)[-1])
         self._d.db.record_event(
             key,
             "Warning",

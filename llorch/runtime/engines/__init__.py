@@ -9,7 +9,7 @@ from llorch.runtime.engines.triton import Triton
 from llorch.runtime.engines.vllm import VLlm
 from llorch.runtime.errors import UnsupportedEngine
 
-__all__ = ["UnsupportedEngine", "adapter_for"]
+__all__ = ["UnsupportedEngine", "adapter_for", "engines_enforcing"]
 
 _ADAPTERS: dict[str, EngineAdapter] = {
     "llamacpp": LlamaCpp(),
@@ -26,3 +26,8 @@ def adapter_for(engine: str) -> EngineAdapter:
         raise UnsupportedEngine(
             f"engine {engine!r} has no adapter in this build (available: {', '.join(_ADAPTERS)})"
         ) from None
+
+
+def engines_enforcing(constraint: str) -> list[str]:
+    """The engines that constrain decoding to `constraint` (`json_schema`, `grammar`) themselves."""
+    return [name for name, adapter in _ADAPTERS.items() if constraint in adapter.structured_outputs]

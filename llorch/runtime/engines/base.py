@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -90,6 +90,16 @@ class CompletionRequest:
     # takes this per request; vLLM, TGI and Triton decide prefix caching at launch.
     cache_prompt: bool = True
     messages: tuple[ChatTurn, ...] = ()
+    # What the output must be (native tasks, at most one): text valid against a JSON Schema, or
+    # text a GBNF grammar (llama.cpp's format) derives. Each adapter passes it under its engine's
+    # own name; admission refuses a constraint the pool's engine has no equivalent of.
+    json_schema: dict[str, Any] | None = None
+    grammar: str | None = None
+
+    def constraints(self) -> tuple[str, ...]:
+        """The output constraints set, by their task field names (`json_schema`, `grammar`)."""
+        chosen = {"json_schema": self.json_schema, "grammar": self.grammar}
+        return tuple(name for name, value in chosen.items() if value is not None)
 
     def sampling(self) -> dict[str, float | int]:
         """The sampling parameters the client set, under the names llama.cpp, vLLM and Triton's
@@ -130,6 +140,8 @@ class CompletionStream(Protocol):
 
 class EngineAdapter(Protocol):
     name: str
+    # The output constraints (CompletionRequest.constraints) the engine enforces itself.
+    structured_outputs: frozenset[str]
     # Whether its OpenAI-shaped streams end with a usage chunk on `stream_options.include_usage`.
     stream_usage: bool
 
@@ -144,6 +156,10 @@ class EngineAdapter(Protocol):
 
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         """Sequences the engine itself says it is decoding; None when it cannot tell."""
+        ...
+
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """The fraction (0-1) of its KV cache the engine says is in use; None when it does not say."""
         ...
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:

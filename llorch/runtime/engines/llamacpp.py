@@ -24,7 +24,7 @@ from llorch.runtime.engines.base import (
 )
 from llorch.runtime.engines.openai_wire import chat_body
 from llorch.runtime.engines.openai_wire import parse_stream as parse_openai
-from llorch.runtime.engines.probe import answers_ok, json_of, json_text, positive_int
+from llorch.runtime.engines.probe import answers_ok, gauge_max, json_of, json_text, positive_int
 from llorch.runtime.engines.relay import (
     CHAT,
     COMPLETIONS,
@@ -85,6 +85,8 @@ def workload_args(spec: PoolSpec) -> list[str]:
 
 class LlamaCpp:
     name = ENGINE
+    # /completion takes `json_schema` (the server derives a grammar from it) and `grammar` (GBNF).
+    structured_outputs = frozenset({"json_schema", "grammar"})
     stream_usage = True
 
     def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
@@ -133,6 +135,29 @@ class LlamaCpp:
             return None
         return sum(1 for slot in slots if isinstance(slot, dict) and slot.get("is_processing"))
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """`llamacpp:kv_cache_usage_ratio` on /metrics (on with --metrics) where the release still
+        exports it; later releases dropped it, and then `/slots` (on with --slots) tells: the
+        tokens each slot holds (its prompt, and what it decoded so far while it runs) of the
+        slots' contexts. A finished slot reports its prompt only, though its answer stays
+        cached too, so this can read low between tasks, never high."""
+        reported = gauge_max(client, upstream, "llamacpp:kv_cache_usage_ratio")
+        if reported is not None:
+            return reported
+        slots = json_of(client, upstream, "/slots")
+        if not isinstance(slots, list):
+            return None
+        held = room = 0
+        for slot in slots:
+            if not isinstance(slot, dict):
+                continue
+            room += positive_int(slot.get("n_ctx")) or 0
+            held += positive_int(slot.get("n_prompt_tokens")) or 0
+            decoding = slot.get("next_token")
+            if isinstance(decoding, list) and decoding and isinstance(decoding[0], dict):
+                held += positive_int(decoding[0].get("n_decoded")) or 0
+        return min(1.0, held / room) if room else None
+
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/props` carries `build_info` ("b1234-abcdef") in current llama-server releases."""
         return json_text(client, upstream, "/props", "build_info")
@@ -150,7 +175,11 @@ class LlamaCpp:
         llama-server applies the model's own chat template from its GGUF."""
         if request.messages:
             url, parse = f"{upstream.base_url}/v1/chat/completions", _parse_chat
-            body = {**chat_body(upstream.model, request), "cache_prompt": request.cache_prompt}
+            body = {
+                **chat_body(upstream.model, request),
+                "cache_prompt": request.cache_prompt,
+                **_constraints(request),
+            }
         else:
             url, parse, body = f"{upstream.base_url}/completion", _parse, _completion_body(request)
         return SseCompletion(
@@ -171,10 +200,17 @@ def _completion_body(request: CompletionRequest) -> dict[str, Any]:
         "stream": True,
         "cache_prompt": request.cache_prompt,
         **request.sampling(),
+        **_constraints(request),
     }
     if request.stop:
         body["stop"] = request.stop
     return body
+
+
+def _constraints(request: CompletionRequest) -> dict[str, Any]:
+    """llama-server's own names, the same as the task's, on /completion and its chat endpoint."""
+    chosen = {"json_schema": request.json_schema, "grammar": request.grammar}
+    return {name: value for name, value in chosen.items() if value is not None}
 
 
 def _parse_chat(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:

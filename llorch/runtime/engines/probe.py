@@ -56,12 +56,25 @@ def positive_int(value: Any) -> int | None:
 
 def gauge_sum(client: httpx.Client, upstream: Upstream, name: str) -> int | None:
     """The sum of Prometheus metric `name` over its label sets on /metrics; None when missing."""
+    samples = _samples(client, upstream, name)
+    return int(sum(samples)) if samples else None
+
+
+def gauge_max(client: httpx.Client, upstream: Upstream, *names: str) -> float | None:
+    """The largest sample of the first of `names` the engine's /metrics has; None when it has none."""
+    for name in names:
+        samples = _samples(client, upstream, name)
+        if samples:
+            return max(samples)
+    return None
+
+
+def _samples(client: httpx.Client, upstream: Upstream, name: str) -> list[float]:
     resp = get(client, upstream, "/metrics", INFO_TIMEOUT)
     if resp is None or resp.status_code != 200:
-        return None
+        return []
     try:
         families = list(text_string_to_metric_families(resp.text))
     except ValueError:
-        return None
-    samples = [s.value for family in families for s in family.samples if s.name == name]
-    return int(sum(samples)) if samples else None
+        return []
+    return [s.value for family in families for s in family.samples if s.name == name]

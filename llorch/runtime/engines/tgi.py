@@ -41,6 +41,8 @@ _FINISH = {"length": "length", "eos_token": "stop", "stop_sequence": "stop"}
 
 class Tgi:
     name = ENGINE
+    # TGI's grammars are JSON Schema and regex (router/src/lib.rs, GrammarType): no GBNF.
+    structured_outputs = frozenset({"json_schema"})
     # The Messages API (`router/src/server.rs`: /v1/chat/completions, /v1/completions) takes
     # `stream_options.include_usage` and then ends the stream with a usage chunk (`chat.rs`).
     stream_usage = True
@@ -79,6 +81,10 @@ class Tgi:
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         """TGI reports its current batch size on /metrics (`tgi_batch_current_size`)."""
         return gauge_sum(client, upstream, "tgi_batch_current_size")
+
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """TGI's /metrics counts batches and tokens, not KV cache blocks in use."""
+        return None
 
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """`/info` carries the router's `version` (and `sha`, `model_id`, `max_total_tokens`...)."""
@@ -130,6 +136,8 @@ def generate_body(request: CompletionRequest) -> dict[str, Any]:
     stops = text_stops(request)
     if stops:
         parameters["stop"] = stops
+    if request.json_schema is not None:
+        parameters["grammar"] = {"type": "json", "value": request.json_schema}
     return {"inputs": request.prompt, "parameters": parameters}
 
 

@@ -5,8 +5,11 @@ Backend convention: Triton's **vLLM backend** (triton-inference-server/vllm_back
 TensorRT-LLM ensemble. The generate extension turns top-level request fields that name a model
 input into input tensors, so the request carries the backend's own inputs: `text_input`,
 `stream`, `exclude_input_in_output`, `sampling_parameters` (a JSON *string* of vLLM
-SamplingParams: max_tokens, seed, temperature, top_p, top_k, stop) and the `return_*` switches
-for the additional outputs `finish_reason`, `num_input_tokens`, `num_output_tokens` (vLLM backend
+SamplingParams: max_tokens, seed, temperature, top_p, top_k, stop, and a task's output
+constraint as `structured_outputs`, itself a JSON string the backend decodes into vLLM's
+StructuredOutputsParams from r25.11 on; older backends fail such a request, an unknown key
+failing the whole SamplingParams) and the `return_*` switches for the additional outputs
+`finish_reason`, `num_input_tokens`, `num_output_tokens` (vLLM backend
 r24.12 and later; on older backends they are ignored as unknown request parameters).
 
 Each event is `data: {"model_name", "model_version", "text_output", ...outputs}` where
@@ -47,6 +50,7 @@ from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, json_text
 from llorch.runtime.engines.relay import CHAT, COMPLETIONS, EMBEDDINGS
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
+from llorch.runtime.engines.vllm import structured_outputs
 from llorch.runtime.errors import EngineError
 
 ENGINE = "triton"
@@ -67,6 +71,8 @@ _FRONTEND_PATHS = {
 
 class Triton:
     name = ENGINE
+    # The vLLM backend's `structured_outputs` sampling parameter (r25.11 and later).
+    structured_outputs = frozenset({"json_schema", "grammar"})
     # The frontend's streams end with a usage chunk on `stream_options.include_usage`
     # (`engine/triton_engine.py`).
     stream_usage = True
@@ -100,6 +106,10 @@ class Triton:
         """Triton's metrics count requests per model, not sequences in a batch: it cannot tell."""
         return None
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """Triton's metrics are per model and per GPU, with nothing about a backend's KV cache."""
+        return None
+
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         """Server metadata, `GET /v2` → `{"name": "triton", "version": "2.x.y", "extensions": [...]}`."""
         return json_text(client, upstream, "/v2", "version")
@@ -127,6 +137,10 @@ def generate_body(request: CompletionRequest) -> dict[str, Any]:
     stops = text_stops(request)
     if stops:
         sampling["stop"] = stops
+    constraints = structured_outputs(request)
+    if constraints:
+        # A JSON string inside the JSON string: the backend decodes it into StructuredOutputsParams.
+        sampling["structured_outputs"] = json.dumps(constraints, separators=(",", ":"))
     return {
         "text_input": request.prompt,
         "stream": True,

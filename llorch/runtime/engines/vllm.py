@@ -4,6 +4,8 @@
 Wire format followed: vLLM 0.10-0.11, `vllm/entrypoints/openai/serving_completion.py`,
 `serving_chat.py` and `protocol.py` (see tests/fixtures/engines/vllm/NOTE.md), parsed by
 llorch.runtime.engines.openai_wire; an error after the stream started is followed by `[DONE]`.
+A task's output constraint goes in `structured_outputs`, which vLLM reads from 0.10.2 on (the
+`guided_json`/`guided_grammar` fields it replaced were removed in 0.12).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from llorch.resources import PoolSpec, Workload
 from llorch.runtime.engines import openai_wire
 from llorch.runtime.engines.base import CompletionRequest, Launch, LaunchRequest, StreamEvent, Upstream
 from llorch.runtime.engines.openai_wire import chat_body, completion_body
-from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
+from llorch.runtime.engines.probe import answers_ok, gauge_max, gauge_sum, json_of, json_text, positive_int
 from llorch.runtime.engines.relay import CHAT, COMPLETIONS, EMBEDDINGS, RERANK, RESPONSES
 from llorch.runtime.engines.sse import SseCompletion, json_body, request_headers, status_error
 from llorch.runtime.errors import EngineError
@@ -41,6 +43,8 @@ _PATHS = {
 
 class VLlm:
     name = ENGINE
+    # `structured_outputs` (vLLM >= 0.10.2): its `grammar` backends (xgrammar, guidance) read GBNF.
+    structured_outputs = frozenset({"json_schema", "grammar"})
     stream_usage = True
 
     def relay_paths(self, spec: PoolSpec) -> frozenset[str]:
@@ -74,6 +78,11 @@ class VLlm:
         """vLLM reports the sequences in its running batch on /metrics (`vllm:num_requests_running`)."""
         return gauge_sum(client, upstream, "vllm:num_requests_running")
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        """vLLM's V1 engine exports `vllm:kv_cache_usage_perc`, the V0 engine
+        `vllm:gpu_cache_usage_perc`; both are fractions (1 = full) despite the name."""
+        return gauge_max(client, upstream, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+
     def version(self, client: httpx.Client, upstream: Upstream) -> str | None:
         return json_text(client, upstream, "/version", "version")
 
@@ -90,15 +99,26 @@ class VLlm:
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
         chat = bool(request.messages)
+        body = chat_body(upstream.model, request) if chat else completion_body(upstream.model, request)
+        constraints = structured_outputs(request)
+        if constraints:
+            body["structured_outputs"] = constraints
         return SseCompletion(
             client,
             f"{upstream.base_url}/v1/{'chat/completions' if chat else 'completions'}",
-            chat_body(upstream.model, request) if chat else completion_body(upstream.model, request),
+            body,
             request_headers(upstream.headers, request.correlation_id),
             engine=ENGINE,
             parse=parse_stream,
             error=error_for,
         )
+
+
+def structured_outputs(request: CompletionRequest) -> dict[str, Any]:
+    """vLLM's StructuredOutputsParams for the task's constraint (also what Triton's vLLM backend
+    takes): `json` is the schema, `grammar` the grammar."""
+    chosen = {"json": request.json_schema, "grammar": request.grammar}
+    return {name: value for name, value in chosen.items() if value is not None}
 
 
 def gpu_memory_utilization(vram_mib: int | None, total_mib: Sequence[int]) -> float:

@@ -46,6 +46,8 @@ class FakeLlorchd:
     """Pool → the answers its health endpoint gives in turn, the last one from then on; HEALTH when absent."""
     streaming: threading.Event = field(default_factory=threading.Event)
     canceled: threading.Event = field(default_factory=threading.Event)
+    watches: int = 0
+    """Watches opened so far (see `_watch`)."""
 
     def last(self, method: str, prefix: str = "/") -> Seen:
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)][-1]
@@ -102,7 +104,19 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
             parts = seen.path.strip("/").split("/")
             if parts[:3] == ["v1", "catalog", "models"]:
                 parts = ["v1", "models", *parts[3:]]  # Model objects live under the catalog
-            if parts[:2] == ["v1", "pools"] and len(parts) == 4 and parts[3] in POOL_ACTIONS:
+            if seen.query.get("watch") == "true":
+                self._watch(seen)
+            elif parts[:2] == ["v1", "pools"] and len(parts) == 4 and parts[3] == "logs":
+                self._logs(seen, parts[2])
+            elif seen.path == "/v1/queue":
+                self._json(200, {"kind": "Queue", "items": QUEUE})
+            elif seen.path == "/v1/events":
+                self._json(200, {"kind": "EventList", "metadata": {"resourceVersion": "7"}, "items": EVENTS})
+            elif seen.path == "/v1/sessions":
+                self._json(201, _session(json.loads(seen.body), turns=0))
+            elif parts[:2] == ["v1", "sessions"]:
+                self._json(200, _session({"session_id": parts[2], "pool": "demo"}, turns=1))
+            elif parts[:2] == ["v1", "pools"] and len(parts) == 4 and parts[3] in POOL_ACTIONS:
                 self._pool_action(seen, parts[2], parts[3])
             elif seen.method == "GET" and seen.path == "/v1/capabilities":
                 self._json(200, CAPABILITIES)
@@ -127,6 +141,38 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
             else:
                 self._json(404, _error("NOT_FOUND", f"no route {seen.path}"))
+
+        def _logs(self, seen: Seen, pool: str) -> None:
+            replica = seen.query.get("replica", "demo-0")
+            if replica not in ("demo-0", "demo-1"):
+                message = f"pool {pool!r} has no replica {replica!r}; its replicas: demo-0, demo-1"
+                self._json(404, _error("NOT_FOUND", message))
+                return
+            body = f"--- starting {replica}\nline 1\nline 2\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Llorch-Replica", replica)
+            self.send_header("X-Llorch-Replicas", "demo-0,demo-1")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _watch(self, seen: Seen) -> None:
+            """Each of the first two watches sends one change and breaks off (the next must resume
+            after it); a third is refused, which ends the watching command."""
+            fake.watches += 1
+            if fake.watches > 2:
+                self._json(404, _error("NOT_FOUND", "no more watching"))
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            version = int(seen.query.get("resourceVersion", "0"))
+            modified = copy.deepcopy(POOL)
+            modified["status"]["readyReplicas"] = fake.watches
+            change = {"type": "MODIFIED", "object": modified}
+            self.wfile.write(b": watching\n\n" + _frame(version + 1, "MODIFIED", change))
+            self.wfile.flush()
 
         def _object(self, plural: str, name: str) -> None:
             for item in LISTS[plural]["items"]:
@@ -169,13 +215,23 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
             self._json(200, {"results": results})
 
         def _submit(self, body: dict[str, Any]) -> None:
+            if body.get("prompt", "").startswith("over budget"):
+                envelope = _error(
+                    "BUDGET_EXCEEDED",
+                    "session 's' cannot take another turn: it has had its 8 turns",
+                    retriable=True,
+                    retry_after_ms=60_000,
+                    policy_label="Policy/default: sessions.maxTurns",
+                )
+                self._json(429, envelope, {"Retry-After": "60"})
+                return
             if body.get("pool") == "busy":
                 envelope = _error(
                     "POOL_UNREADY", "pool busy has no ready replica", retriable=True, retry_after_ms=2000
                 )
                 self._json(503, envelope, {"Retry-After": "2"})
                 return
-            task_id = "t-" + body["prompt"]
+            task_id = "t-" + body["prompt"].strip()
             self._json(
                 202,
                 {
@@ -234,6 +290,45 @@ def _handler(fake: FakeLlorchd) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
+
+
+def _session(body: dict[str, Any], turns: int) -> dict[str, Any]:
+    return {
+        "session_id": body.get("session_id") or "s-new",
+        "pool": body["pool"],
+        "ttl_ms_remaining": 600_000,
+        "turns": turns,
+        "max_turns": 8,
+        "tokens_budget_remaining": 1000 - 100 * turns,
+        "time_budget_remaining_ms": None,
+        "cost_budget_remaining": None,
+    }
+
+
+QUEUE = [
+    {
+        "task_id": "t-1",
+        "pool": "demo",
+        "position": 0,
+        "priority": "interactive",
+        "predicted_start_ms": 95_000,
+        "created": "2023-11-14T22:13:20Z",
+        "age_ms": 4_000,
+        "session_id": "s-1",
+        "max_tokens": 64,
+    }
+]
+EVENTS = [
+    {
+        "type": "Normal",
+        "object": "Pool/demo",
+        "reason": "Started",
+        "message": "replica demo-0 started",
+        "count": 2,
+        "firstTimestamp": "2023-11-14T22:13:20Z",
+        "lastTimestamp": "2023-11-14T22:13:20Z",
+    }
+]
 
 
 def _second_pool() -> dict[str, Any]:

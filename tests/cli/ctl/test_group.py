@@ -89,5 +89,10 @@ def test_every_area_module_registers_its_commands() -> None:
         "tunnel": "tunnel",
         "doctor": "doctor",
         "version": "version",
+        "logs": "logs",
+        "events": "events",
+        "queue": "queue",
+        "chat": "chat",
+        "completion": "completion",
     }
     assert set(main.commands) == set(registered)

@@ -87,3 +87,36 @@ def test_ctrl_c_cancels_the_task(fake_llorchd: FakeLlorchd) -> None:
     assert fake_llorchd.last("POST", "/v1/tasks/t-hang/cancel")
     assert b"canceled task t-hang" in stderr
     assert b"Traceback" not in stderr
+
+
+def test_run_sends_a_json_schema_or_grammar_from_a_file(fake_llorchd: FakeLlorchd, tmp_path: Path) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    (tmp_path / "city.json").write_text(json.dumps(schema))
+    (tmp_path / "yesno.gbnf").write_text('root ::= "yes" | "no"\n')
+    assert ctl(fake_llorchd, "run", "demo", "hi", "--json-schema", str(tmp_path / "city.json")).exit_code == 0
+    assert json.loads(fake_llorchd.last("POST", "/v1/tasks").body)["json_schema"] == schema
+    assert ctl(fake_llorchd, "run", "demo", "hi", "--grammar", str(tmp_path / "yesno.gbnf")).exit_code == 0
+    sent = json.loads(fake_llorchd.last("POST", "/v1/tasks").body)
+    assert sent["grammar"] == 'root ::= "yes" | "no"\n' and "json_schema" not in sent
+
+
+def test_run_refuses_a_schema_file_that_is_not_json_or_both_constraints(
+    fake_llorchd: FakeLlorchd, tmp_path: Path
+) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    result = ctl(fake_llorchd, "run", "demo", "hi", "--json-schema", str(tmp_path / "bad.json"))
+    assert result.exit_code == 1 and f"--json-schema {tmp_path / 'bad.json'} is not JSON" in result.stderr
+    clean(result)
+    (tmp_path / "g.gbnf").write_text('root ::= "a"')
+    both = ctl(
+        fake_llorchd,
+        "run",
+        "demo",
+        "hi",
+        "--json-schema",
+        str(tmp_path / "bad.json"),
+        "--grammar",
+        str(tmp_path / "g.gbnf"),
+    )
+    assert both.exit_code == 2 and "exclude each other" in both.stderr
+    assert not [r for r in fake_llorchd.requests if r.method == "POST"], "nothing was submitted"

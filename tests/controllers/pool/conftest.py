@@ -18,6 +18,7 @@ import yaml
 from llorch.controllers.conditions import set_condition
 from llorch.controllers.manager import Result
 from llorch.controllers.pool import PoolController
+from llorch.dataplane.metrics import Metrics
 from llorch.resources import ServerConfig
 from llorch.resources.errors import LlorchError
 from llorch.resources.status import ModelStatus, PoolStatus, ReplicaStatus
@@ -137,6 +138,9 @@ class FakeAdapter:
     def healthy(self, client: httpx.Client, upstream: Upstream) -> bool:
         return int(upstream.base_url.rsplit(":", 1)[1]) in self.healthy_ports
 
+    def kv_cache_usage(self, client: httpx.Client, upstream: Upstream) -> float | None:
+        return None
+
     def busy_slots(self, client: httpx.Client, upstream: Upstream) -> int | None:
         return None
 
@@ -175,6 +179,8 @@ class Harness:
     inventory: SimulatedInventory
     # What the data plane would report per pool; tests set it.
     demand: dict[str, Demand]
+    # The daemon's metrics, hearing the controller's events.
+    metrics: Metrics
 
     def pool(self, name: str = "p", **spec: Any) -> None:
         """Write Pool `name`; a field given as None is left out (`replicas=None` for autoscale)."""
@@ -272,6 +278,7 @@ def harness(tmp_path: Path, config: ServerConfig) -> Iterator[Harness]:
     demand: dict[str, Demand] = {}
     ports = iter(range(41_000, 42_000))
     inventory = SimulatedInventory([])
+    metrics = Metrics()
     controller = PoolController(
         store=store,
         db=db,
@@ -286,6 +293,7 @@ def harness(tmp_path: Path, config: ServerConfig) -> Iterator[Harness]:
         clock=clock,
         free_port=lambda: next(ports),
         demand=lambda pool: demand.get(pool, Demand()),
+        events=metrics,
     )
     yield Harness(
         folder,
@@ -300,6 +308,7 @@ def harness(tmp_path: Path, config: ServerConfig) -> Iterator[Harness]:
         controller,
         inventory,
         demand,
+        metrics,
     )
     controller.shutdown()
     db.close()

@@ -3,6 +3,8 @@ FakeClock: see conftest.py)."""
 
 from __future__ import annotations
 
+from prometheus_client import generate_latest
+
 from llorch.resources.errors import ErrorCode
 from llorch.store.db import PoolRuntime
 from tests.controllers.pool.conftest import Harness
@@ -62,6 +64,8 @@ def test_restarts_back_off_0_10_20_up_to_300_seconds_and_reset_after_ten_healthy
     harness.reconcile()
     assert len(harness.processes.spawned) == spawned + 1, "ten healthy minutes reset the backoff"
     assert harness.replica().restarts == 1
+    restarts = generate_latest(harness.metrics.registry).decode()
+    assert 'llorch_replica_restarts_total{pool_id="p"} 9.0' in restarts, "the counter never resets"
     backoff = [e for e in harness.events() if e.reason == "BackOff"][-1]
     assert "restart 1 in 0s" in backoff.message
 
