@@ -17,7 +17,7 @@ from llorch.dataplane.routing import PlacementPrefs, Want
 from llorch.dataplane.tasks import Budget, Task
 from llorch.resources import Engine
 from llorch.resources.errors import ErrorCode
-from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION, ChatTurn, CompletionRequest
+from llorch.runtime.engines.base import SAMPLER_PROFILE_VERSION, CompletionRequest
 
 NAME = r"^[A-Za-z0-9._:-]+$"
 
@@ -214,7 +214,6 @@ def completion_request(
     prompt: str,
     max_tokens: int,
     stop: list[str],
-    messages: tuple[ChatTurn, ...] = (),
     cache_prompt: bool = True,
     json_schema: dict[str, Any] | None = None,
     grammar: str | None = None,
@@ -222,7 +221,6 @@ def completion_request(
     """The engine request a front door's body becomes, the request's correlation id carried along."""
     return CompletionRequest(
         prompt=prompt,
-        messages=messages,
         max_tokens=max_tokens,
         seed=body.seed,
         temperature=body.temperature,

@@ -54,7 +54,10 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._http = httpx.Client(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+            # An idle connection is dropped well before llama-server's own keep-alive timeout
+            # (5 s, httpx's default expiry too): reused at the moment the engine closes it, a
+            # request would fail with "Server disconnected without sending a response".
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=2.0),
             # Engine requests carry the task's trace context (W3C traceparent) on to the engine.
             event_hooks=tracing.httpx_hooks(),
         )

@@ -189,10 +189,8 @@ class RelayStream(HeldRequest):
             whole, pending = pending[: end + 2], pending[end + 2 :]
             kept: list[bytes] = []
             tokens = 0
-            done = False
             for event in whole.split(b"\n\n")[:-1]:
                 payload = _payload(event)
-                done = done or event.endswith(b"[DONE]")
                 if payload is not None:
                     tokens += reader.chunk(payload)
                     if strip and is_usage_chunk(payload):
@@ -207,10 +205,6 @@ class RelayStream(HeldRequest):
                     self._engine,
                     relayed=True,
                 )
-            if done:
-                # OpenAI's end of stream: done, whether or not the engine closes the body now.
-                yield reader.finished()
-                return
         if pending.strip() and not self._closed.is_set():
             yield Chunk(pending, 0)
         if not self._closed.is_set():
