@@ -7,9 +7,11 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import falcon
 import waitress
+from waitress import wasyncore
 
 from llorch.api.auth.keys import KeyRing
 from llorch.api.auth.oidc import OidcVerifier
@@ -103,10 +105,12 @@ def close(ctx: AppContext) -> None:
 @contextlib.contextmanager
 def served(app: falcon.App, *, threads: int = 4) -> Iterator[str]:
     """The app over real loopback HTTP, as llorchd serves it (waitress, lookahead 1 so a client
-    that leaves is seen); its base URL. On exit the handler threads finish before the sockets
-    close, as in llorchd's own stop: a thread answering under a closed socket fails."""
+    that leaves is seen); its base URL. It stops as llorchd's own stop does: the handler threads
+    finish, then every socket of its map closes at once (the listener, the trigger, open
+    connections), so the loop thread ends and no late answer meets a half-closed server."""
+    sockets: dict[int, Any] = {}
     server = waitress.create_server(
-        app, host="127.0.0.1", port=0, threads=threads, channel_request_lookahead=1
+        app, host="127.0.0.1", port=0, threads=threads, channel_request_lookahead=1, map=sockets
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -114,5 +118,5 @@ def served(app: falcon.App, *, threads: int = 4) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
     finally:
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.trigger.pull_trigger(server.close)  # type: ignore[union-attr]
+        wasyncore.close_all(sockets)
         thread.join(5)
