@@ -68,16 +68,7 @@ SAMPLER_PROFILE_VERSION = "v1"
 
 
 @dataclass(frozen=True)
-class ChatTurn:
-    role: str  # system | user | assistant
-    content: str
-
-
-@dataclass(frozen=True)
 class CompletionRequest:
-    # For a chat, `prompt` is the turns as ChatML (llorch.runtime.engines.chatml), for engines
-    # whose protocol takes text only; the others send `messages` to their chat endpoint, where
-    # the model's own template applies.
     prompt: str
     max_tokens: int
     seed: int | None = None
@@ -89,7 +80,6 @@ class CompletionRequest:
     # False (kv_hint "cold"): the engine must not reuse a cached prompt prefix. Only llama-server
     # takes this per request; vLLM, TGI and Triton decide prefix caching at launch.
     cache_prompt: bool = True
-    messages: tuple[ChatTurn, ...] = ()
     # What the output must be (native tasks, at most one): text valid against a JSON Schema, or
     # text a GBNF grammar (llama.cpp's format) derives. Each adapter passes it under its engine's
     # own name; admission refuses a constraint the pool's engine has no equivalent of.

@@ -22,8 +22,6 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.openai_wire import chat_body
-from llorch.runtime.engines.openai_wire import parse_stream as parse_openai
 from llorch.runtime.engines.probe import answers_ok, gauge_max, json_of, json_text, positive_int
 from llorch.runtime.engines.relay import (
     CHAT,
@@ -171,24 +169,13 @@ class LlamaCpp:
         return positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
-        """Text goes to the native /completion; a chat to /v1/chat/completions, where
-        llama-server applies the model's own chat template from its GGUF."""
-        if request.messages:
-            url, parse = f"{upstream.base_url}/v1/chat/completions", _parse_chat
-            body = {
-                **chat_body(upstream.model, request),
-                "cache_prompt": request.cache_prompt,
-                **_constraints(request),
-            }
-        else:
-            url, parse, body = f"{upstream.base_url}/completion", _parse, _completion_body(request)
         return SseCompletion(
             client,
-            url,
-            body,
+            f"{upstream.base_url}/completion",
+            _completion_body(request),
             request_headers(upstream.headers, request.correlation_id),
             engine=ENGINE,
-            parse=parse,
+            parse=_parse,
             error=_engine_error,
         )
 
@@ -208,13 +195,9 @@ def _completion_body(request: CompletionRequest) -> dict[str, Any]:
 
 
 def _constraints(request: CompletionRequest) -> dict[str, Any]:
-    """llama-server's own names, the same as the task's, on /completion and its chat endpoint."""
+    """llama-server's own names on /completion, the same as the task's."""
     chosen = {"json_schema": request.json_schema, "grammar": request.grammar}
     return {name: value for name, value in chosen.items() if value is not None}
-
-
-def _parse_chat(events: Iterator[ServerSentEvent]) -> Iterator[StreamEvent]:
-    return parse_openai(events, engine=ENGINE, stream_error=_stream_error)
 
 
 def _stream_error(error: Any) -> EngineError:

@@ -1,8 +1,7 @@
-"""OpenAI's completion and chat-completion wire format, as engines with an OpenAI-compatible
-server speak it (vLLM, and llama-server's chat endpoint): request bodies and the streamed
-chunks. With `stream_options.include_usage` the stream is one chunk per decode step, then a
-chunk with `choices: []` and the request's `usage`, then `data: [DONE]`. Errors raised after the
-stream started arrive as `data: {"error": {...}}`.
+"""OpenAI's text-completion wire format, as vLLM's OpenAI-compatible server speaks it: the
+request body and the streamed chunks. With `stream_options.include_usage` the stream is one
+chunk per decode step, then a chunk with `choices: []` and the request's `usage`, then
+`data: [DONE]`. Errors raised after the stream started arrive as `data: {"error": {...}}`.
 """
 
 from __future__ import annotations
@@ -18,20 +17,13 @@ from llorch.runtime.errors import EngineError
 
 
 def completion_body(model: str, request: CompletionRequest) -> dict[str, Any]:
-    return {"model": model, "prompt": request.prompt, **_sampling(request)}
-
-
-def chat_body(model: str, request: CompletionRequest) -> dict[str, Any]:
-    messages = [{"role": turn.role, "content": turn.content} for turn in request.messages]
-    return {"model": model, "messages": messages, **_sampling(request)}
-
-
-def _sampling(request: CompletionRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
+        "model": model,
+        "prompt": request.prompt,
         "max_tokens": request.max_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},
-        # top_k is an extension to OpenAI's schema, which vLLM and llama.cpp both take.
+        # top_k is an extension to OpenAI's schema, which vLLM takes.
         **request.sampling(),
     }
     if request.stop:
@@ -42,7 +34,7 @@ def _sampling(request: CompletionRequest) -> dict[str, Any]:
 def parse_stream(
     events: Iterator[ServerSentEvent], *, engine: str, stream_error: Callable[[Any], EngineError]
 ) -> Iterator[StreamEvent]:
-    """Completion chunks carry `choices[].text`, chat chunks `choices[].delta.content`."""
+    """Completion chunks carry the new text in `choices[].text`."""
     sent = 0
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
@@ -58,8 +50,7 @@ def parse_stream(
         if isinstance(chunk.get("usage"), dict):
             usage = chunk["usage"]  # the last one seen is the request's total
         for choice in chunk.get("choices") or ():
-            delta = choice.get("delta")
-            text = str((delta.get("content") if isinstance(delta, dict) else choice.get("text")) or "")
+            text = str(choice.get("text") or "")
             # The final chunk often carries no text (EOS, a matched stop string); it still counts
             # through `usage` below, not as a frame of its own.
             if text:

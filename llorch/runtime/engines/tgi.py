@@ -27,7 +27,6 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, gauge_sum, json_of, json_text, positive_int
 from llorch.runtime.engines.relay import CHAT, COMPLETIONS
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
@@ -133,9 +132,8 @@ def generate_body(request: CompletionRequest) -> dict[str, Any]:
             parameters["top_p"] = request.top_p
         if request.top_k is not None and request.top_k > 0:
             parameters["top_k"] = request.top_k
-    stops = text_stops(request)
-    if stops:
-        parameters["stop"] = stops
+    if request.stop:
+        parameters["stop"] = list(request.stop)
     if request.json_schema is not None:
         parameters["grammar"] = {"type": "json", "value": request.json_schema}
     return {"inputs": request.prompt, "parameters": parameters}

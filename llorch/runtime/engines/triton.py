@@ -46,7 +46,6 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.chatml import text_stops
 from llorch.runtime.engines.probe import answers_ok, json_text
 from llorch.runtime.engines.relay import CHAT, COMPLETIONS, EMBEDDINGS
 from llorch.runtime.engines.sse import SseCompletion, decode, json_body, request_headers, status_error
@@ -134,9 +133,8 @@ class Triton:
 
 def generate_body(request: CompletionRequest) -> dict[str, Any]:
     sampling: dict[str, Any] = {"max_tokens": request.max_tokens, **request.sampling()}
-    stops = text_stops(request)
-    if stops:
-        sampling["stop"] = stops
+    if request.stop:
+        sampling["stop"] = list(request.stop)
     constraints = structured_outputs(request)
     if constraints:
         # A JSON string inside the JSON string: the backend decodes it into StructuredOutputsParams.

@@ -1,8 +1,7 @@
-"""vLLM's OpenAI-compatible server (`vllm serve`): launch flags, and streamed
-`/v1/completions` or, for a chat, `/v1/chat/completions` (vLLM applies the model's template).
+"""vLLM's OpenAI-compatible server (`vllm serve`): launch flags, and streamed `/v1/completions`.
 
-Wire format followed: vLLM 0.10-0.11, `vllm/entrypoints/openai/serving_completion.py`,
-`serving_chat.py` and `protocol.py` (see tests/fixtures/engines/vllm/NOTE.md), parsed by
+Wire format followed: vLLM 0.10-0.11, `vllm/entrypoints/openai/serving_completion.py` and
+`protocol.py` (see tests/fixtures/engines/vllm/NOTE.md), parsed by
 llorch.runtime.engines.openai_wire; an error after the stream started is followed by `[DONE]`.
 A task's output constraint goes in `structured_outputs`, which vLLM reads from 0.10.2 on (the
 `guided_json`/`guided_grammar` fields it replaced were removed in 0.12).
@@ -19,7 +18,7 @@ from httpx_sse import ServerSentEvent
 from llorch.resources import PoolSpec, Workload
 from llorch.runtime.engines import openai_wire
 from llorch.runtime.engines.base import CompletionRequest, Launch, LaunchRequest, StreamEvent, Upstream
-from llorch.runtime.engines.openai_wire import chat_body, completion_body
+from llorch.runtime.engines.openai_wire import completion_body
 from llorch.runtime.engines.probe import answers_ok, gauge_max, gauge_sum, json_of, json_text, positive_int
 from llorch.runtime.engines.relay import CHAT, COMPLETIONS, EMBEDDINGS, RERANK, RESPONSES
 from llorch.runtime.engines.sse import SseCompletion, json_body, request_headers, status_error
@@ -98,14 +97,13 @@ class VLlm:
         return None
 
     def complete(self, client: httpx.Client, upstream: Upstream, request: CompletionRequest) -> SseCompletion:
-        chat = bool(request.messages)
-        body = chat_body(upstream.model, request) if chat else completion_body(upstream.model, request)
+        body = completion_body(upstream.model, request)
         constraints = structured_outputs(request)
         if constraints:
             body["structured_outputs"] = constraints
         return SseCompletion(
             client,
-            f"{upstream.base_url}/v1/{'chat/completions' if chat else 'completions'}",
+            f"{upstream.base_url}/v1/completions",
             body,
             request_headers(upstream.headers, request.correlation_id),
             engine=ENGINE,

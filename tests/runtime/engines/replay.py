@@ -22,8 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from llorch.runtime.engines.base import ChatTurn, CompletionRequest, Upstream
-from llorch.runtime.engines.chatml import render
+from llorch.runtime.engines.base import CompletionRequest, Upstream
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "engines"
 HOLD_LIMIT_SECONDS = 10.0
@@ -241,10 +240,6 @@ REQUEST = CompletionRequest(
     stop=["\n\n"],
     correlation_id="corr-123",
 )
-
-CHAT_TURNS = (ChatTurn("user", "Capital of France?"),)
-# A chat as the OpenAI front door hands it over: the turns, and their ChatML text for text-only engines.
-CHAT = CompletionRequest(prompt=render(CHAT_TURNS), max_tokens=16, messages=CHAT_TURNS)
 
 
 def upstream(server: ReplayServer) -> Upstream:

@@ -16,7 +16,6 @@ import pytest
 
 from llorch.resources import PoolSpec
 from llorch.runtime.engines.base import (
-    ChatTurn,
     CompletionRequest,
     Finished,
     GpuAssignment,
@@ -24,7 +23,6 @@ from llorch.runtime.engines.base import (
     Token,
     Upstream,
 )
-from llorch.runtime.engines.chatml import render
 from llorch.runtime.engines.llamacpp import LlamaCpp
 from llorch.runtime.ports import free_port
 from llorch.runtime.provision import LLAMA_CPP_PYTHON_VERSION
@@ -84,19 +82,6 @@ def test_text_streams_one_frame_per_token(engine: Upstream, client: httpx.Client
     assert end.tokens_in is not None and end.tokens_in > 0
 
 
-def test_a_chat_gets_the_models_own_template(engine: Upstream, client: httpx.Client) -> None:
-    turns = (ChatTurn("system", "Be brief."), ChatTurn("user", "Hi"))
-    chat = CompletionRequest(render(turns), 10, seed=3, temperature=0, messages=turns)
-    *tokens, end = collect(ADAPTER.complete(client, engine, chat))
-    assert isinstance(end, Finished) and end.tokens_out == len(tokens) == 10
-    # The demo model's template is ChatML: the chat endpoint and the rendered text are one prompt.
-    text = collect(
-        ADAPTER.complete(client, engine, CompletionRequest(render(turns), 10, seed=3, temperature=0))
-    )
-    assert [getattr(t, "text", None) for t in tokens] == [getattr(t, "text", None) for t in text[:-1]]
-    assert end.tokens_in == text[-1].tokens_in  # type: ignore[union-attr]
-
-
 def test_the_engine_says_its_version_context_and_busy_slots(engine: Upstream, client: httpx.Client) -> None:
     assert ADAPTER.version(client, engine) == f"b0-llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}"
     assert ADAPTER.context_per_slot(client, engine) == 1024
@@ -141,14 +126,3 @@ def test_a_grammar_constrains_the_text(engine: Upstream, client: httpx.Client) -
     text, end = text_and_end(engine, client, request)
     assert re.fullmatch(r"(yes|no)\.", text), text
     assert end.finish_reason == "stop"
-
-
-def test_a_chat_takes_the_constraint_on_the_chat_endpoint(engine: Upstream, client: httpx.Client) -> None:
-    # This build's chat endpoint fails to set up the grammar it derives from a json_schema
-    # ("Failed to initialize samplers", on the engine directly too); a GBNF grammar works there.
-    turns = (ChatTurn("user", "Yes or no?"),)
-    chat = CompletionRequest(
-        render(turns), 32, seed=1, temperature=0, messages=turns, grammar='root ::= "yes" | "no"'
-    )
-    text, end = text_and_end(engine, client, chat)
-    assert text in ("yes", "no") and end.finish_reason == "stop"

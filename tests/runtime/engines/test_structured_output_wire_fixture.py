@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from llorch.runtime.engines import engines_enforcing
-from llorch.runtime.engines.base import ChatTurn, CompletionRequest
-from llorch.runtime.engines.chatml import render
+from llorch.runtime.engines.base import CompletionRequest
 from tests.runtime.engines.replay import ReplayServer, collect, stream_reply, upstream
 from tests.runtime.engines.wires import TGI, TRITON, VLLM, Wire
 
@@ -36,16 +35,6 @@ def test_vllm_takes_both_as_structured_outputs(server: ReplayServer, client: htt
     grammar = sent_to(server, client, VLLM, CompletionRequest(prompt="hi", max_tokens=8, grammar=GRAMMAR))
     assert grammar["structured_outputs"] == {"grammar": GRAMMAR}
     assert "guided_json" not in schema and "guided_grammar" not in grammar, "removed in vLLM 0.12"
-
-
-def test_vllm_chat_carries_the_constraint_too(server: ReplayServer, client: httpx.Client) -> None:
-    server.route("POST", "/v1/chat/completions", stream_reply("vllm", "chat_stream_ok.sse"))
-    turns = (ChatTurn("user", "Name a city."),)
-    chat = CompletionRequest(prompt=render(turns), max_tokens=8, messages=turns, json_schema=SCHEMA)
-    collect(VLLM.adapter.complete(client, upstream(server), chat))
-    (sent,) = server.requests
-    assert sent.path == "/v1/chat/completions"
-    assert sent.body["structured_outputs"] == {"json": SCHEMA}
 
 
 def test_tgi_takes_a_schema_as_its_json_grammar(server: ReplayServer, client: httpx.Client) -> None:

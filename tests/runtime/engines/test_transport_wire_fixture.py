@@ -6,29 +6,23 @@ engine."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 
 from llorch.runtime.engines.base import Token, Upstream
-from llorch.runtime.engines.chatml import STOPS, render
 from llorch.runtime.errors import EngineError
 from tests.runtime.engines.replay import (
-    CHAT,
-    CHAT_TURNS,
     REQUEST,
     ReplayServer,
     closed_port,
     collect,
     cut,
     held,
-    stream_reply,
     truncated,
     upstream,
 )
-from tests.runtime.engines.wires import WIRES, Wire
+from tests.runtime.engines.wires import Wire
 
 
 def test_connection_cut_mid_stream_is_a_worker_reset(
@@ -75,20 +69,3 @@ def test_close_from_another_thread_drops_the_connection(
             threading.Timer(0.2, stream.close).start()
     assert seen == [Token(" Paris"), Token(".")]  # ended quietly: no Finished, no error
     assert server.client_left.wait(5), "the engine never saw the connection close"
-
-
-# Where each text-only engine's body carries the prompt and the stop strings.
-TEXT_ONLY: dict[str, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
-    "tgi": lambda body: (body["inputs"], body["parameters"]["stop"]),
-    "triton": lambda body: (body["text_input"], body["sampling_parameters"]["stop"]),
-}
-
-
-@pytest.mark.parametrize("wire", [w for w in WIRES if w.engine in TEXT_ONLY], ids=lambda w: w.engine)
-def test_a_chat_goes_to_a_text_only_engine_as_chatml_that_stops_at_the_end_of_the_turn(
-    wire: Wire, server: ReplayServer, client: httpx.Client
-) -> None:
-    server.route("POST", wire.path, stream_reply(wire.engine, "stream_ok.sse"))
-    collect(wire.adapter.complete(client, upstream(server), CHAT))
-    prompt, stops = TEXT_ONLY[wire.engine](wire.sent(server.requests[0]))
-    assert prompt == render(CHAT_TURNS) and stops == list(STOPS)
