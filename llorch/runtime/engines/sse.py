@@ -54,7 +54,7 @@ class HeldRequest:
     def _send(self, request: httpx.Request) -> httpx.Response | None:
         """The response, held for close(); None when closed before the engine answered."""
         try:
-            response = self._client.send(request, stream=True)
+            response = self._send_once_more_if_dropped(request)
         except httpx.HTTPError as exc:
             if self._closed.is_set():
                 return None
@@ -65,6 +65,16 @@ class HeldRequest:
             self._release(response)
             return None
         return response
+
+    def _send_once_more_if_dropped(self, request: httpx.Request) -> httpx.Response:
+        """An engine may close a kept-alive connection just as it is taken again (llama-server ends
+        idle ones on its own clock); it then answered nothing, so the request goes once more."""
+        try:
+            return self._client.send(request, stream=True)
+        except httpx.RemoteProtocolError:
+            if self._closed.is_set():
+                raise
+            return self._client.send(request, stream=True)
 
     def _release(self, response: httpx.Response) -> None:
         with self._lock:

@@ -4,12 +4,13 @@ unchanged, and what llorch reads of them (steps, usage, finish) is the engine's 
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import httpx
 import pytest
 
-from llorch.runtime.engines.base import Finished
+from llorch.runtime.engines.base import Finished, Upstream
 from llorch.runtime.engines.relay import CHAT, Chunk, RelayError, RelayRequest, RelayStream
 from tests.runtime.engines.replay import ReplayServer, Reply, fixture, json_reply, stream_reply, upstream
 
@@ -135,3 +136,38 @@ def test_close_from_another_thread_ends_a_stream_the_engine_holds_open(
     assert not reader.is_alive()
     assert not any(isinstance(e, Finished) for e in seen), "a closed stream has no end of its own"
     assert server.client_left.wait(5), "the engine saw the connection go"
+
+
+def test_a_connection_the_engine_dropped_unanswered_is_tried_once_more() -> None:
+    # A loopback double of an engine ending a kept-alive connection as it is reused (llama-server
+    # does, on its own keep-alive clock): the first connection closes with no answer, the second
+    # answers.
+    answer = b'{"object": "chat.completion", "choices": []}'
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        first, _ = listener.accept()
+        first.recv(65536)
+        first.close()
+        second, _ = listener.accept()
+        second.recv(65536)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(
+            answer
+        )
+        second.sendall(head + answer)
+        second.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    request = RelayRequest(path=CHAT, body=BODY, stream=False, max_tokens=8)
+    with httpx.Client() as client:
+        events = list(
+            RelayStream(
+                client, Upstream(base_url=f"http://127.0.0.1:{port}", model="tiny"), request, "llamacpp"
+            )
+        )
+    thread.join(5)
+    listener.close()
+    raw, _, _ = split(events)
+    assert raw == answer
