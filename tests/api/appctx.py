@@ -118,5 +118,6 @@ def served(app: falcon.App, *, threads: int = 4) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
     finally:
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        wasyncore.close_all(sockets)
+        # On the loop's own thread, between two selects: it is then left with no socket and ends.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))  # type: ignore[union-attr]
         thread.join(5)

@@ -82,7 +82,8 @@ def test_a_streamed_tool_call_reaches_the_sdk_and_the_task_counts_the_engines_us
     assert "session_id" not in sent.body, "llorch's own field stays with llorch"
     assert sent.body["stream_options"] == {"include_usage": True}, "llorch asked for the usage it counts"
 
-    ended = task(api, task_id)
+    # The task ends just after its last bytes went out.
+    ended = wait_for("the task to end", lambda: (t := task(api, task_id))["state"] != "running" and t)
     assert ended["state"] == "succeeded" and ended["pool"] == "vpool"
     assert ended["result"]["tokens_out"] == 17 and ended["result"]["tokens_in"] == 182
     session = api.http.get(api.url + "/v1/sessions/s-1").json()
