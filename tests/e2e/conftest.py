@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -130,12 +131,18 @@ class Llorchd:
 
 
 def read_sse(
-    http: httpx.Client, url: str, into: list[tuple[str, dict[str, Any]]] | None = None
+    http: httpx.Client,
+    url: str,
+    into: list[tuple[str, dict[str, Any]]] | None = None,
+    opened: threading.Event | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Read an SSE stream to its end; frames are appended to `into` as they arrive."""
+    """Read an SSE stream to its end; frames are appended to `into` as they arrive, and `opened`
+    is set once the server answered (it has taken the stream: a later stop must end it)."""
     frames: list[tuple[str, dict[str, Any]]] = [] if into is None else into
     with http.stream("GET", url, timeout=60) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
+        if opened is not None:
+            opened.set()
         event = ""
         for line in resp.iter_lines():
             if line.startswith("event: "):

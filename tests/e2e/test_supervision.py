@@ -199,12 +199,15 @@ def test_sigterm_with_streams_open_ends_them_and_exits(
     urls = [daemon.url + daemon.http.post(daemon.url + "/v1/tasks", json=long).json()["streams"]["sse"]
             for _ in range(3)]  # fmt: skip
     streams: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in urls]
+    opened = [threading.Event() for _ in urls]
     readers = [
-        threading.Thread(target=read_sse, args=(daemon.http, u, f))
-        for u, f in zip(urls, streams, strict=True)
+        threading.Thread(target=read_sse, args=(daemon.http, u, f, o))
+        for u, f, o in zip(urls, streams, opened, strict=True)
     ]
     for reader in readers:
         reader.start()
+    # The queued task's stream too: a request still waiting for a server thread is not a stream.
+    wait_for("every stream open", lambda: all(o.is_set() for o in opened))
     wait_for(
         "tokens on two streams",
         lambda: sum(any(e == "token" for e, _ in f) for f in streams) == 2,
